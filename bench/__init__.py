@@ -1,0 +1,1 @@
+"""Cycle-exact benchmarks: each prints a table and writes JSON (``amnic bench NAME``)."""

@@ -1,0 +1,1 @@
+"""The ``amnic`` command-line tool and the Verilog export of the cores."""

@@ -1,0 +1,1 @@
+"""Host-side models and verification helpers: packets, pcap, cocotb runners, scoreboards."""

