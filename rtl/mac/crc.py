@@ -79,7 +79,7 @@ class Crc32(wiring.Component):
         Process ``data``'s first ``count`` bytes this cycle.
     data : In(width)
     count : In(range(1, width // 8 + 1))
-        Valid bytes of ``data``, from lane 0; 0 is treated as the full width.
+        Valid bytes of ``data``, from lane 0; with 0 the state does not change.
     crc : Out(32)
         The running state after all processed words (not complemented).
     next : Out(32)
@@ -106,12 +106,11 @@ class Crc32(wiring.Component):
         start = Mux(self.clear, Const(0xFFFFFFFF, 32), self.crc)
         options = {n: crc32_next(start, self.data, n) for n in range(1, nlanes + 1)}
         nxt = Signal(32)
+        m.d.comb += nxt.eq(start)
         with m.Switch(self.count):
-            for n in range(1, nlanes):
+            for n in range(1, nlanes + 1):
                 with m.Case(n):
                     m.d.comb += nxt.eq(options[n])
-            with m.Default():
-                m.d.comb += nxt.eq(options[nlanes])
         m.d.comb += self.next.eq(Mux(self.valid, nxt, start))
         m.d.sync += self.crc.eq(self.next)
         return m
