@@ -122,6 +122,7 @@ def run(model, test_module, testcase=None, *, extra_env=None, seed=None):
         runner.test(
             test_module=test_module,
             hdl_toplevel=model.toplevel,
+            hdl_toplevel_lang="verilog",
             testcase=testcase,
             build_dir=model.directory,
             test_dir=test_dir,
@@ -133,9 +134,14 @@ def run(model, test_module, testcase=None, *, extra_env=None, seed=None):
             log_file=test_dir / "sim.log",
         )
     except SystemExit as exc:
-        raise AssertionError(f"{test_module}.{label} failed; log: {test_dir / 'sim.log'}") from exc
+        raise AssertionError(_failure(test_dir, f"{test_module}.{label} failed")) from exc
     total, failed = get_results(results)
     if total == 0 or failed:
-        log = (test_dir / "sim.log").read_text(errors="replace")[-6000:]
-        raise AssertionError(f"{failed} of {total} cocotb tests failed in {test_module}:\n{log}")
+        raise AssertionError(_failure(test_dir, f"{failed} of {total} tests failed"))
     return results
+
+
+def _failure(test_dir, what):
+    log = test_dir / "sim.log"
+    tail = log.read_text(errors="replace")[-8000:] if log.exists() else "(no log)"
+    return f"{what}; full log: {log}\n{tail}"

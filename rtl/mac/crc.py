@@ -51,14 +51,7 @@ def crc32_matrix(nbytes):
 def crc32_next(state, data, nbytes):
     """An Amaranth expression for the CRC state after the first ``nbytes`` bytes of ``data``."""
     bits = Cat(state, data[: 8 * nbytes])
-    out = []
-    for mask in crc32_matrix(nbytes):
-        terms = [bits[i] for i in range(len(bits)) if mask >> i & 1]
-        acc = terms[0]
-        for t in terms[1:]:
-            acc = acc ^ t
-        out.append(acc)
-    return Cat(*out)
+    return Cat(*[(bits & Const(mask, len(bits))).xor() for mask in crc32_matrix(nbytes)])
 
 
 class Crc32(wiring.Component):
