@@ -1,0 +1,256 @@
+"""``amnic bench mac``: throughput, latency, resources and simulation speed of the 10G MAC.
+
+Throughput and latency come from cycle-exact simulation (the Amaranth simulator) of the MAC
+with its XGMII transmit output looped back into its receiver, so the receiver sees exactly what
+the transmitter sends at full line rate:
+
+* TX line rate: back-to-back frames from a source that never stalls; the wire time of ``n``
+  frames is the distance between the first and the ``n``-th /S/, in bytes; the theoretical time
+  counts frame + preamble/SFD (8) + mean inter-packet gap (12) bytes per frame.
+* RX line rate: the same distance between the first beats of the first and ``n``-th received
+  frames, with every frame delivered intact (checked byte for byte).
+* Latency in cycles: first-beat handshake on the TX stream to /S/ on ``txd``; /S/ on ``rxd`` to
+  the first valid beat on the RX stream.
+
+Resources come from Yosys (pyosys, ``synth_xilinx -family xcup -flatten -noiopad``), and
+simulation speed from running the cocotb line-rate test on the generated Verilog under
+Verilator and Icarus.
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+FRAME_SIZES = [64, 65, 128, 256, 512, 1024, 1518, 9000]
+OVERHEAD = 8 + 12  # preamble + SFD, mean inter-packet gap
+JUMBO_MAX = 9600
+
+
+class _Loopback(wiring.Component):
+    """A Mac10G whose transmit XGMII feeds its receiver (both domains on one clock)."""
+
+    def __init__(self):
+        from amnic.mac.mac_10g import Mac10G
+
+        self.mac = Mac10G()
+        super().__init__({
+            "tx": wiring.In(self.mac.signature.members["tx"].signature.flip()),
+        })
+
+    def elaborate(self, platform):
+        from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal
+
+        m = Module()
+        m.submodules.mac = self.mac
+        m.domains.tx = ClockDomain("tx", local=True)
+        m.domains.rx = ClockDomain("rx", local=True)
+        m.d.comb += [
+            ClockSignal("tx").eq(ClockSignal("sync")), ResetSignal("tx").eq(ResetSignal("sync")),
+            ClockSignal("rx").eq(ClockSignal("sync")), ResetSignal("rx").eq(ResetSignal("sync")),
+            self.mac.xgmii.rxd.eq(self.mac.xgmii.txd),
+            self.mac.xgmii.rxc.eq(self.mac.xgmii.txc),
+            self.mac.max_frame.eq(JUMBO_MAX),  # 9000-byte frames are measured too
+        ]
+        wiring.connect(m, wiring.flipped(self.tx), self.mac.tx)
+        return m
+
+
+def measure_line_rate(size, nframes, rng):
+    """Simulate ``nframes`` back-to-back frames of ``size`` bytes (including FCS).
+
+    Every signal is sampled at clock edges, so a latency of 1 means "seen by the next flop one
+    edge after the handshake".
+    """
+    dut = _Loopback()
+    mac = dut.mac
+    payloads = [bytes(rng.getrandbits(8) for _ in range(size - 4)) for _ in range(nframes)]
+    tx_starts, rx_firsts, rx_frames = [], [], []
+    events = {}
+    cycles = nframes * (size + OVERHEAD) // 8 + 200
+
+    async def source(ctx):
+        for payload in payloads:
+            beats = [payload[i:i + 8] for i in range(0, len(payload), 8)]
+            for j, beat in enumerate(beats):
+                ctx.set(dut.tx.payload.data, int.from_bytes(beat.ljust(8, b"\0"), "little"))
+                ctx.set(dut.tx.payload.keep, (1 << len(beat)) - 1)
+                ctx.set(dut.tx.payload.last, j == len(beats) - 1)
+                ctx.set(dut.tx.valid, 1)
+                await ctx.tick().until(dut.tx.ready)
+        ctx.set(dut.tx.valid, 0)
+
+    async def monitor(ctx):
+        frame = b""
+        watched = (dut.tx.valid, dut.tx.ready, mac.xgmii.txd, mac.xgmii.txc, mac.rx_start,
+                   mac.rx.valid, mac.rx.payload)
+        for edge in range(1, cycles):
+            _, _, valid, ready, txd, txc, rx_start, rx_valid, rx = \
+                await ctx.tick().sample(*watched)
+            if valid and ready:
+                events.setdefault("handshake", edge)
+            for lane in (0, 4):
+                if txc >> lane & 1 and (txd >> (8 * lane)) & 0xFF == 0xFB:
+                    tx_starts.append(edge * 8 + lane)
+                    events.setdefault("tx_start", edge)
+            if rx_start:
+                events.setdefault("rx_start", edge)
+            if rx_valid:
+                if not frame:
+                    rx_firsts.append(edge)
+                frame += rx.data.to_bytes(8, "little")[: bin(rx.keep).count("1")]
+                if rx.last:
+                    rx_frames.append((frame, rx.user))
+                    frame = b""
+
+    sim = Simulator(dut)
+    sim.add_clock(6.4e-9)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+
+    intact = len(rx_frames) == nframes and all(
+        f == p and u == 0 for (f, u), p in zip(rx_frames, payloads, strict=True))
+    # Distances span nframes-1 whole periods; an even count of periods evens out the
+    # alternation of lane-0 and lane-4 starts.
+    ideal = (nframes - 1) * (size + OVERHEAD)
+    tx_span = tx_starts[nframes - 1] - tx_starts[0]
+    rx_span = (rx_firsts[nframes - 1] - rx_firsts[0]) * 8
+    return {
+        "frame_size": size,
+        "frames": nframes,
+        "tx_line_rate_pct": round(100.0 * ideal / tx_span, 3),
+        "rx_line_rate_pct": round(100.0 * ideal / rx_span, 3),
+        "rx_frames_intact": intact,
+        "tx_latency_cycles": events["tx_start"] - events["handshake"],
+        "rx_latency_cycles": rx_firsts[0] - events["rx_start"],
+    }
+
+
+def _frames_for(size):
+    # An odd count of frames spans an even number of gaps, so lane-0/lane-4 patterns even out.
+    return 33 if size < 1024 else 9 if size <= 1518 else 5
+
+
+def throughput_table(progress=None):
+    rng = random.Random(1)
+    rows = []
+    for size in FRAME_SIZES:
+        rows.append(measure_line_rate(size, _frames_for(size), rng))
+        if progress:
+            progress(f"line rate at {size} B")
+    return rows
+
+
+def resources(progress=None):
+    """LUT/FF/CARRY/BRAM of the MAC variants from Yosys synth_xilinx (UltraScale+)."""
+    from amnic.bench.synth import synthesize
+    from amnic.cli.export import export_verilog
+    from amnic.mac.mac_10g import Mac10G
+
+    variants = {"mac_10g (no PFC/PTP)": Mac10G}
+    out = {}
+    for name, factory in variants.items():
+        verilog, _ = export_verilog(factory(), "amnic_mac_10g",
+                                    domains=(("tx", "tx"), ("rx", "rx")))
+        stats = synthesize(verilog, "amnic_mac_10g", target="xcup")
+        out[name] = {k: stats[k] for k in ("LUT", "FF", "CARRY", "MUXF", "BRAM18", "LUTRAM")
+                     if k in stats}
+        if progress:
+            progress(f"synthesized {name}")
+    return out
+
+
+def simulation_speed(progress=None):
+    """Simulated ns per wall second of the cocotb line-rate test, per simulator."""
+    import xml.etree.ElementTree as ET
+
+    from amnic.cli.export import export_verilog
+    from amnic.mac.mac_10g import Mac10G
+    from amnic.sim import cocotb_runner
+
+    verilog, _ = export_verilog(Mac10G(), "amnic_mac_10g", domains=(("tx", "tx"), ("rx", "rx")))
+    out = {}
+    for sim in ("verilator", "icarus"):
+        model = cocotb_runner.build("amnic_mac_10g", verilog, sim=sim, waves=False)
+        results = cocotb_runner.run(model, "tb_mac_10g", "tx_back_to_back_min_ifg")
+        case = ET.parse(results).getroot().find(".//testcase")
+        sim_ns = float(case.get("sim_time_ns"))
+        wall = float(case.get("time"))
+        out[sim] = {
+            "sim_ns_per_s": round(sim_ns / wall),
+            "cycles_per_s": round(sim_ns / 6.4 / wall),
+        }
+        if progress:
+            progress(f"simulation speed under {sim}")
+    return out
+
+
+def render(results):
+    lines = ["## 10G MAC line rate (loopback, back-to-back frames, cycle-exact)", "",
+             "| frame size (B) | TX % of line rate | RX % of line rate | RX frames intact |",
+             "|---:|---:|---:|:---:|"]
+    for r in results["throughput"]:
+        lines.append(f"| {r['frame_size']} | {r['tx_line_rate_pct']:.1f} | "
+                     f"{r['rx_line_rate_pct']:.1f} | {'yes' if r['rx_frames_intact'] else 'NO'} |")
+    lat = results["latency_cycles"]
+    lines += ["", "## Latency (cycles)", "",
+              f"- TX: first-beat handshake to /S/ on txd: {lat['tx']}",
+              f"- RX: /S/ on rxd to first valid beat: {lat['rx']}"]
+    if "resources" in results:
+        lines += ["", "## Resources (pyosys 0.70, synth_xilinx -family xcup -flatten -noiopad)",
+                  "", "| design | LUT | FF | CARRY | MUXF | BRAM18 | LUTRAM |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, s in results["resources"].items():
+            lines.append(f"| {name} | {s.get('LUT', 0)} | {s.get('FF', 0)} | "
+                         f"{s.get('CARRY', 0)} | {s.get('MUXF', 0)} | {s.get('BRAM18', 0)} | "
+                         f"{s.get('LUTRAM', 0)} |")
+    if "simulation_speed" in results:
+        lines += ["", "## Simulation speed (cocotb line-rate test on the generated Verilog)", "",
+                  "| simulator | simulated ns / s | cycles / s |", "|---|---:|---:|"]
+        for sim, s in results["simulation_speed"].items():
+            lines.append(f"| {sim} | {s['sim_ns_per_s']} | {s['cycles_per_s']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="amnic bench mac", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", default="build/bench/mac.json", help="JSON output path")
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--quick", action="store_true",
+                        help="line rate and latency only (no synthesis, no simulator runs)")
+    args = parser.parse_args(argv)
+
+    def progress(msg):
+        print(f"[bench mac] {msg}", file=sys.stderr, flush=True)
+
+    start = time.time()
+    results = {"throughput": throughput_table(progress)}
+    first = results["throughput"][0]
+    results["latency_cycles"] = {"tx": first["tx_latency_cycles"],
+                                 "rx": first["rx_latency_cycles"]}
+    if not args.quick:
+        results["resources"] = resources(progress)
+        results["simulation_speed"] = simulation_speed(progress)
+    results["elapsed_s"] = round(time.time() - start, 1)
+    table = render(results)
+    print(table)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    print(f"JSON written to {path}", file=sys.stderr)
+    ok = all(r["rx_frames_intact"] for r in results["throughput"])
+    return 0 if ok else 1
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())
