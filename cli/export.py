@@ -19,8 +19,8 @@ the port list, so a generated file says what it is.
 from dataclasses import dataclass
 
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal, Value
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 import amnic
@@ -52,8 +52,9 @@ class _Top(Elaboratable):
         self._walk(core.signature.members, core, (), False)
 
     def _add(self, name, value, direction, role):
-        sig = Signal(len(value), name=name)
-        self.ports.append((sig, Port(name, direction, len(value), role)))
+        width = len(Value.cast(value))
+        sig = Signal(width, name=name)
+        self.ports.append((sig, Port(name, direction, width, role)))
         self._connect.append((sig, value, direction))
 
     def _walk(self, members, obj, path, flipped):
@@ -65,11 +66,13 @@ class _Top(Elaboratable):
                 self._add("_".join(here), sub, direction, "_".join(here).replace("_", " "))
                 continue
             sig = member.signature
-            inner_flipped = flipped != (member.flow == In)
             if isinstance(sig, stream.Signature):
-                self._stream(here, sub, sig, inner_flipped)
+                # A stream declared In is a sink: it is flipped relative to its source view.
+                self._stream(here, sub, sig, flipped != (member.flow == In))
             else:
-                self._walk(sig.members, sub, here, inner_flipped)
+                # member.signature is already flipped for In members, so its members' flows
+                # are those seen from the component.
+                self._walk(sig.members, sub, here, flipped)
 
     def _stream(self, path, port, sig, flipped):
         # A stream member declared Out is a source (master) unless flipped.

@@ -20,6 +20,8 @@ from pathlib import Path
 __all__ = ["REPO_ROOT", "tool_env", "simulator", "waves_enabled", "SimBuild", "build", "run"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Part of every build's cache key: bump it when the way models are built changes.
+BUILD_REVISION = 2
 BUILD_ROOT = Path(os.environ.get("AMNIC_BUILD_DIR", REPO_ROOT / "build")) / "sim"
 
 
@@ -71,7 +73,7 @@ def build(toplevel, verilog, *, sim=None, waves=None):
     tool_env()
     sim = sim or simulator()
     waves = waves_enabled() if waves is None else waves
-    key = hashlib.sha256(f"{sim}\0{waves}\0{verilog}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{sim}\0{waves}\0{BUILD_REVISION}\0{verilog}".encode()).hexdigest()[:16]
     directory = BUILD_ROOT / f"{toplevel}-{sim}-{key}"
     directory.mkdir(parents=True, exist_ok=True)
     done = directory / "built"
@@ -83,7 +85,9 @@ def build(toplevel, verilog, *, sim=None, waves=None):
             source = directory / f"{toplevel}.v"
             source.write_text(verilog)
             runner = get_runner(sim)
-            args = []
+            # Icarus in its default -g2012 mode skips the time-0 evaluation of combinational
+            # always blocks that Amaranth emits; -g2005 evaluates them.
+            args = ["-g2005"] if sim == "icarus" else []
             if sim == "verilator":
                 args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
                 args += ["--x-assign", "fast", "--x-initial", "fast"]

@@ -16,7 +16,7 @@ def build_frame(size, rng=None, seq=0):
     from scapy.layers.l2 import Dot1Q, Ether
 
     rng = rng or random.Random(size)
-    src = "02:00:00:%02x:%02x:%02x" % (seq >> 16 & 0xFF, seq >> 8 & 0xFF, seq & 0xFF)
+    src = f"02:00:00:{seq >> 16 & 0xFF:02x}:{seq >> 8 & 0xFF:02x}:{seq & 0xFF:02x}"
     dst = rng.choice(["02:11:22:33:44:55", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01"])
     if size >= 14 + 20 + 8 + 4 and rng.random() < 0.3:
         hdr = Ether(dst=dst, src=src) / Dot1Q(vlan=rng.randrange(1, 4095)) / IP(

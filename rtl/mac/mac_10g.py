@@ -6,12 +6,15 @@ clock differs. Line rate is one 64-bit word per clock in both directions.
 
 from amaranth.hdl import DomainRenamer, Module
 from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from amnic.stream import PacketLayout, PacketSignature
 
-from .ieee802_3 import IPG_MIN, MAX_FRAME_LEN
-from .status import RxStatus, TxStatus
+from .ieee802_3 import IPG_MIN, MAX_FRAME_LEN, PFC_PRIORITIES
+from .pause_rx import PauseReceiver
+from .pause_tx import PauseTransmitter
+from .status import FlowControlEvent, RxStatus, TxStatus
 from .xgmii_rx import XgmiiReceiver
 from .xgmii_tx import XgmiiTransmitter
 
@@ -51,26 +54,104 @@ class Mac10G(wiring.Component):
     tx_start, rx_start : Out(1)
         Strobes in the cycle a frame's /S/ is on ``txd`` / ``rxd`` (for timestamps);
         ``tx_start_lane``/``rx_start_lane`` tell lane 0 (0) or lane 4 (1).
+
+    With ``flow_control=True`` (the default) the MAC also implements IEEE 802.3x PAUSE and
+    802.1Qbb PFC (see :class:`~amnic.mac.pause_rx.PauseReceiver` and
+    :class:`~amnic.mac.pause_tx.PauseTransmitter` for the exact behaviour):
+
+    station_addr : In(48)                 (quasi-static; both domains)
+        This port's MAC address, octet 0 in bits 47:40: source of PAUSE/PFC frames sent, and
+        accepted as destination of those received. Change it only while the link is idle.
+    pause_req, pfc_req, pause_quanta, refresh_cycles, tx_pause_enable, tx_pfc_enable (tx)
+        Requests to send link PAUSE (XOFF while high, XON on release) or per-priority PFC.
+    rx_pause_enable, rx_pfc_enable : In(1)  (rx domain, init 1)
+        Obey received PAUSE / PFC frames. A received link PAUSE stops new frames on ``tx``
+        (the frame in flight completes); MAC Control frames never reach ``rx``.
+    rx_paused, rx_pfc_paused : Out(1), Out(8)   (rx domain)
+        Pause state requested by the link partner; ``tx_pfc_paused`` is the per-priority state
+        synchronized to the tx domain, for the transmit scheduler.
+    tx_flow, rx_flow : Out(stream.Signature(FlowControlEvent, always_ready=True))
+        One event per PAUSE/PFC frame sent (tx domain) or validly received (rx domain).
+
+    Parameters
+    ----------
+    flow_control : bool
+        Include PAUSE/PFC (adds one cycle of receive latency to remove MAC Control frames).
     """
 
-    tx: In(PacketSignature(64))
-    rx: Out(stream.Signature(PacketLayout(64), always_ready=True))
-    xgmii: Out(XgmiiSignature)
-    ifg: In(8, init=IPG_MIN)
-    max_frame: In(16, init=MAX_FRAME_LEN)
-    tx_status: Out(stream.Signature(TxStatus, always_ready=True))
-    rx_status: Out(stream.Signature(RxStatus, always_ready=True))
-    tx_start: Out(1)
-    tx_start_lane: Out(1)
-    rx_start: Out(1)
-    rx_start_lane: Out(1)
+    def __init__(self, *, flow_control=True):
+        self.flow_control = flow_control
+        members = {
+            "tx": In(PacketSignature(64)),
+            "rx": Out(stream.Signature(PacketLayout(64), always_ready=True)),
+            "xgmii": Out(XgmiiSignature),
+            "ifg": In(8, init=IPG_MIN),
+            "max_frame": In(16, init=MAX_FRAME_LEN),
+            "tx_status": Out(stream.Signature(TxStatus, always_ready=True)),
+            "rx_status": Out(stream.Signature(RxStatus, always_ready=True)),
+            "tx_start": Out(1),
+            "tx_start_lane": Out(1),
+            "rx_start": Out(1),
+            "rx_start_lane": Out(1),
+        }
+        if flow_control:
+            tx_ports = PauseTransmitter().signature.members
+            members.update({
+                "station_addr": In(48),
+                "pause_req": In(1),
+                "pfc_req": In(PFC_PRIORITIES),
+                "pause_quanta": In(16, init=tx_ports["pause_quanta"].init),
+                "refresh_cycles": In(32, init=tx_ports["refresh_cycles"].init),
+                "tx_pause_enable": In(1, init=1),
+                "tx_pfc_enable": In(1, init=1),
+                "rx_pause_enable": In(1, init=1),
+                "rx_pfc_enable": In(1, init=1),
+                "rx_paused": Out(1),
+                "rx_pfc_paused": Out(PFC_PRIORITIES),
+                "tx_pfc_paused": Out(PFC_PRIORITIES),
+                "tx_flow": Out(stream.Signature(FlowControlEvent, always_ready=True)),
+                "rx_flow": Out(stream.Signature(FlowControlEvent, always_ready=True)),
+            })
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.transmitter = tx = DomainRenamer("tx")(XgmiiTransmitter())
         m.submodules.receiver = rx = DomainRenamer("rx")(XgmiiReceiver())
 
-        wiring.connect(m, wiring.flipped(self.tx), tx.i)
+        rx_out = rx.o
+        if self.flow_control:
+            m.submodules.pause_tx = ptx = DomainRenamer("tx")(PauseTransmitter())
+            m.submodules.pause_rx = prx = DomainRenamer("rx")(PauseReceiver())
+            wiring.connect(m, wiring.flipped(self.tx), ptx.i)
+            wiring.connect(m, ptx.o, tx.i)
+            m.d.comb += [
+                prx.i.valid.eq(rx.o.valid),
+                prx.i.payload.eq(rx.o.payload),
+                ptx.station_addr.eq(self.station_addr),
+                prx.station_addr.eq(self.station_addr),
+                ptx.pause_req.eq(self.pause_req),
+                ptx.pfc_req.eq(self.pfc_req),
+                ptx.pause_quanta.eq(self.pause_quanta),
+                ptx.refresh_cycles.eq(self.refresh_cycles),
+                ptx.tx_pause_enable.eq(self.tx_pause_enable),
+                ptx.tx_pfc_enable.eq(self.tx_pfc_enable),
+                prx.rx_pause_enable.eq(self.rx_pause_enable),
+                prx.rx_pfc_enable.eq(self.rx_pfc_enable),
+                self.rx_paused.eq(prx.paused),
+                self.rx_pfc_paused.eq(prx.pfc_paused),
+                self.tx_flow.valid.eq(ptx.event.valid),
+                self.tx_flow.payload.eq(ptx.event.payload),
+                self.rx_flow.valid.eq(prx.event.valid),
+                self.rx_flow.payload.eq(prx.event.payload),
+            ]
+            m.submodules.paused_sync = FFSynchronizer(prx.paused, ptx.paused, o_domain="tx")
+            m.submodules.pfc_sync = FFSynchronizer(prx.pfc_paused, self.tx_pfc_paused,
+                                                   o_domain="tx")
+            rx_out = prx.o
+        else:
+            wiring.connect(m, wiring.flipped(self.tx), tx.i)
+
         m.d.comb += [
             self.xgmii.txd.eq(tx.xgmii.txd),
             self.xgmii.txc.eq(tx.xgmii.txc),
@@ -83,8 +164,8 @@ class Mac10G(wiring.Component):
             rx.xgmii.rxd.eq(self.xgmii.rxd),
             rx.xgmii.rxc.eq(self.xgmii.rxc),
             rx.max_frame.eq(self.max_frame),
-            self.rx.valid.eq(rx.o.valid),
-            self.rx.payload.eq(rx.o.payload),
+            self.rx.valid.eq(rx_out.valid),
+            self.rx.payload.eq(rx_out.payload),
             self.rx_status.valid.eq(rx.status.valid),
             self.rx_status.payload.eq(rx.status.payload),
             self.rx_start.eq(rx.start),

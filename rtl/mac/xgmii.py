@@ -4,14 +4,14 @@ Eight byte lanes per clock (two 32-bit XGMII transfers, lane 0 first on the wire
 ``n`` marks lane ``n`` as a control character (clause 46.2.3, table 46-3).
 """
 
-from amaranth.hdl import Cat, Const
+from amaranth.hdl import Const
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .ieee802_3 import PREAMBLE_BYTE, SFD, XGMII_IDLE, XGMII_START
 
 __all__ = [
-    "XgmiiTxSignature", "XgmiiRxSignature", "LANES", "lane", "idle_word", "preamble_word", "repeat_byte",
+    "XgmiiTxSignature", "XgmiiRxSignature", "LANES", "lane", "idle_word", "preamble_word",
 ]
 
 LANES = 8
@@ -36,10 +36,3 @@ def preamble_word():
     """(data, ctrl) of /S/ followed by six preamble bytes and the SFD (clause 46.3.1.2)."""
     word = bytes([XGMII_START] + [PREAMBLE_BYTE] * 6 + [SFD])
     return Const(int.from_bytes(word, "little"), 64), Const(0x01, 8)
-
-
-def repeat_byte(value, count):
-    """A constant of ``count`` copies of byte ``value`` (lane 0 lowest)."""
-    return Cat(*[Const(value, 8) for _ in range(count)]) if count else Const(0, 0)
-
-

@@ -13,7 +13,13 @@ from amnic.stream import PacketLayout
 
 from .crc import Crc32
 from .ieee802_3 import (
-    CRC32_RESIDUE, FCS_LEN, MAX_FRAME_LEN, MIN_FRAME_LEN, PREAMBLE_BYTE, SFD, XGMII_START,
+    CRC32_RESIDUE,
+    FCS_LEN,
+    MAX_FRAME_LEN,
+    MIN_FRAME_LEN,
+    PREAMBLE_BYTE,
+    SFD,
+    XGMII_START,
     XGMII_TERMINATE,
 )
 from .status import RxStatus

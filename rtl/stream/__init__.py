@@ -13,7 +13,15 @@ waits for ``ready``; once asserted, ``valid`` and ``payload`` hold until the bea
 
 from amaranth.lib import data, stream
 
-__all__ = ["PacketLayout", "PacketSignature"]
+__all__ = [
+    "PacketLayout", "PacketSignature",
+    # re-exported blocks (imported at the end of this module: they use PacketLayout)
+    "PacketDropEvent", "PacketFifo", "AsyncPacketFifo",
+    "StreamSkidBuffer", "SkidBuffer",
+    "WidthUpConverter", "WidthDownConverter",
+    "PacketArbiter", "PacketMux", "PacketDemux",
+    "AxiResp", "AxiLiteSignature", "RegisterBusSignature", "AxiLiteToRegisterBus",
+]
 
 
 class PacketLayout(data.StructLayout):
@@ -48,3 +56,12 @@ class PacketLayout(data.StructLayout):
 def PacketSignature(width, user_width=1):
     """A :class:`amaranth.lib.stream.Signature` carrying :class:`PacketLayout` beats."""
     return stream.Signature(PacketLayout(width, user_width))
+
+
+# Blocks built on the layout above; imported last because they import PacketLayout from here.
+from .arbiter import PacketArbiter  # noqa: E402
+from .axil import AxiLiteSignature, AxiLiteToRegisterBus, AxiResp, RegisterBusSignature  # noqa: E402
+from .fifo import AsyncPacketFifo, PacketDropEvent, PacketFifo  # noqa: E402
+from .mux import PacketDemux, PacketMux  # noqa: E402
+from .skid import SkidBuffer, StreamSkidBuffer  # noqa: E402
+from .width import WidthDownConverter, WidthUpConverter  # noqa: E402

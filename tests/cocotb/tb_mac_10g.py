@@ -17,6 +17,7 @@ from amnic.sim.frames import build_frame, decode_status, write_pcap
 from amnic.sim.xgmii_model import encode
 
 PERIOD_PS = 6400  # 156.25 MHz, 10GBASE-R
+STATION = 0x020000ABCDEF
 SIZES = list(range(1, 129)) + [256, 512, 1500, 9000]
 
 
@@ -53,8 +54,16 @@ class Tb:
         self.xgmii_sink = XgmiiSink(dut.xgmii_txd, dut.xgmii_txc, dut.tx_clk, dut.tx_rst)
         self.tx_status = StatusMonitor(dut, "tx_status", dut.tx_clk, TxStatus)
         self.rx_status = StatusMonitor(dut, "rx_status", dut.rx_clk, RxStatus)
+        # Configuration inputs at the reset values the core documents.
         dut.ifg.value = 12
         dut.max_frame.value = 1518
+        dut.station_addr.value = STATION
+        dut.pause_req.value = 0
+        dut.pfc_req.value = 0
+        dut.pause_quanta.value = 0xFFFF
+        dut.refresh_cycles.value = 0xFFFF * 8 // 2
+        for name in ("tx_pause_enable", "tx_pfc_enable", "rx_pause_enable", "rx_pfc_enable"):
+            getattr(dut, name).value = 1
         dut.xgmii_rxd.value = 0x0707070707070707
         dut.xgmii_rxc.value = 0xFF
 
@@ -233,7 +242,7 @@ async def rx_random_frames_zero_loss(dut):
     sent = []
 
     async def feed():
-        for seq in range(count):
+        for _ in range(count):
             size = rng.choice([60, 64, 65, 100, 128, 200, 300]) if rng.random() < 0.9 \
                 else rng.randrange(60, 1515)
             data = bytes(rng.getrandbits(8) for _ in range(size))
@@ -330,3 +339,55 @@ async def rx_bad_input(dut):
         if not last_tuser(f):
             delivered.append(bytes(f.tdata))
     assert delivered == goods
+
+
+@cocotb.test()
+async def flow_control_pause(dut):
+    """A received PAUSE stops new TX frames for quanta x 8 cycles and is not delivered; a
+    pause request sends PAUSE frames that scapy parses; FCS-bad PAUSE frames are ignored."""
+    from scapy.contrib.mac_control import MACControlPause
+    from scapy.layers.l2 import Ether
+
+    tb = Tb(dut)
+    source = tb.xgmii_source()
+    await tb.reset()
+    rng = random.Random(16)
+    quanta = 40
+
+    pause = bytes(Ether(dst="01:80:c2:00:00:01", src="02:00:00:00:00:09", type=0x8808)
+                  / MACControlPause(pause_time=quanta)).ljust(60, b"\0")
+    bad = bytearray(XgmiiFrame.from_payload(pause).data)
+    bad[-1] ^= 0xFF  # corrupt the FCS: must be ignored
+    await source.send(XgmiiFrame(bytes(bad)))
+    await source.wait()
+    await ClockCycles(dut.rx_clk, 4)
+    assert not dut.rx_paused.value, "a PAUSE frame with a bad FCS was obeyed"
+
+    await source.send(XgmiiFrame.from_payload(pause))
+    await source.wait()
+    while not dut.rx_paused.value:
+        await RisingEdge(dut.rx_clk)
+    paused_at = cocotb.utils.get_sim_time("ps") // PERIOD_PS
+    frame = build_frame(100, rng, 1)
+    await tb.axis_tx.send(AxiStreamFrame(frame))
+    sent = await tb.xgmii_sink.recv()
+    check_wire_frame(sent, frame)
+    waited = sent.sim_time_start // PERIOD_PS - paused_at
+    assert quanta * 8 <= waited <= quanta * 8 + 8, waited
+    # Neither PAUSE frame reached the user; the good one was counted as an event.
+    user = build_frame(80, rng, 2)
+    await source.send(XgmiiFrame.from_payload(user))
+    got = await tb.axis_rx.recv()
+    assert bytes(got.tdata) == user
+
+    # Sending PAUSE: XOFF while requested, XON (time 0) on release.
+    dut.pause_req.value = 1
+    xoff = await tb.xgmii_sink.recv()
+    dut.pause_req.value = 0
+    xon = await tb.xgmii_sink.recv()
+    for wire, time in ((xoff, 0xFFFF), (xon, 0)):
+        assert wire.check_fcs()
+        pkt = Ether(bytes(wire.get_payload()))
+        assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
+        assert pkt[MACControlPause].pause_time == time, pkt.show(dump=True)
+        assert pkt.src == "02:00:00:ab:cd:ef"

@@ -24,6 +24,7 @@ def model():
     "rx_all_sizes",
     "rx_random_frames_zero_loss",
     "rx_bad_input",
+    "flow_control_pause",
 ])
 def test_mac_10g(testcase):
     cocotb_runner.run(model(), "tb_mac_10g", testcase)
