@@ -12,19 +12,18 @@ whose module is broken or missing only makes that one entry unavailable::
 
     @core(
         "mac_10g",
-        "10G Ethernet MAC: AXI4-Stream <-> XGMII, FCS insert/check, statistics",
+        "10G/25G Ethernet MAC: AXI4-Stream <-> 64-bit XGMII",
         module="amnic.mac.mac_10g",
         params=[
-            Param("width", "choice", 64, "data path width in bits", choices=(32, 64)),
-            Param("pause", "bool", True, "honour received PAUSE frames (IEEE 802.3 annex 31B)"),
+            Param("flow_control", "bool", True, "PAUSE/PFC (IEEE 802.3 annex 31B, 802.1Qbb)"),
         ],
-        top="amnic_mac_10g_w{width}",
+        top="amnic_mac_10g",
         domains=[("tx", "MAC transmit clock"), ("rx", "MAC receive clock")],
     )
-    def _mac_10g(width, pause):
+    def _mac_10g(flow_control):
         from amnic.mac.mac_10g import Mac10G
 
-        return Mac10G(width=width, pause=pause)
+        return Mac10G(flow_control=flow_control)
 
 ``top`` may be a format string over the parameters (as above) or a callable taking the
 parameter dict; ``domains`` may likewise be a callable. ``module`` names the module the factory
@@ -502,3 +501,47 @@ def _axil_to_regbus(addr_width, data_width):
     from amnic.stream.axil import AxiLiteToRegisterBus
 
     return AxiLiteToRegisterBus(addr_width, data_width)
+
+
+@core(
+    "mac_10g",
+    "10G/25G Ethernet MAC on a 64-bit XGMII (IEEE 802.3 clauses 4, 46): AXI4-Stream TX/RX, "
+    "pad/FCS, DIC, checks, PAUSE/PFC",
+    module="amnic.mac.mac_10g",
+    params=[Param("flow_control", "bool", True,
+                  "include 802.3x PAUSE and 802.1Qbb PFC")],
+    top="amnic_mac_10g",
+    domains=[("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
+             ("rx", "XGMII receive clock")],
+)
+def _mac_10g(flow_control):
+    from amnic.mac.mac_10g import Mac10G
+
+    return Mac10G(flow_control=flow_control)
+
+
+@core(
+    "mac_1g",
+    "1G Ethernet MAC on 8-bit GMII or RGMII (per-edge halves for the board's DDR registers)",
+    module="amnic.mac.mac_1g",
+    params=[Param("phy", "choice", "gmii", "PHY interface", choices=("gmii", "rgmii"))],
+    top="amnic_mac_1g_{phy}",
+    domains=[("tx", "GMII transmit clock, 125 MHz"), ("rx", "GMII receive clock, 125 MHz")],
+)
+def _mac_1g(phy):
+    from amnic.mac.mac_1g import Mac1G
+
+    return Mac1G(phy=phy)
+
+
+@core(
+    "mac_stats",
+    "MAC statistics counters (RMON bins, errors by reason, PAUSE/PFC) behind a register bus",
+    module="amnic.mac.stats",
+    params=[],
+    top="amnic_mac_stats",
+)
+def _mac_stats():
+    from amnic.mac.stats import MacStatistics
+
+    return MacStatistics()

@@ -164,8 +164,10 @@ def _sections(ports, domains, component, ports_note=None):
     lines += ["", "## Ports", ""] + ([ports_note, ""] if ports_note else [])
     docs = _attribute_docs(component)
     rows, previous = [], None
-    for p in ports:
-        attribute, text = _port_attribute(p.name, docs)
+    for index, p in enumerate(ports):
+        # Clock and reset ports are described by the clock-domain table, not the docstring.
+        is_clock = index < len(clock_ports)
+        attribute, text = ("", "") if is_clock else _port_attribute(p.name, docs)
         # Describe an attribute once, on its first port (a stream has several).
         if attribute and attribute == previous:
             text = ""
