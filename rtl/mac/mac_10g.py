@@ -13,12 +13,15 @@ from amnic.stream import PacketLayout, PacketSignature
 
 from .ieee802_3 import IPG_MIN, MAX_FRAME_LEN, PFC_PRIORITIES
 from .pause_rx import PauseReceiver
-from .pause_tx import PauseTransmitter
+from .pause_tx import PauseTransmitter, default_refresh_cycles
 from .status import FlowControlEvent, RxStatus, TxStatus
 from .xgmii_rx import XgmiiReceiver
 from .xgmii_tx import XgmiiTransmitter
 
 __all__ = ["XgmiiSignature", "Mac10G"]
+
+#: One pause quantum (512 bit times) is 8 cycles of the 64-bit datapath at line rate.
+QUANTUM_CYCLES = 8
 
 #: Both directions of a 64-bit XGMII, from the MAC's point of view.
 XgmiiSignature = wiring.Signature({
@@ -95,13 +98,12 @@ class Mac10G(wiring.Component):
             "rx_start_lane": Out(1),
         }
         if flow_control:
-            tx_ports = PauseTransmitter().signature.members
             members.update({
                 "station_addr": In(48),
                 "pause_req": In(1),
                 "pfc_req": In(PFC_PRIORITIES),
-                "pause_quanta": In(16, init=tx_ports["pause_quanta"].init),
-                "refresh_cycles": In(32, init=tx_ports["refresh_cycles"].init),
+                "pause_quanta": In(16, init=0xFFFF),
+                "refresh_cycles": In(32, init=default_refresh_cycles(QUANTUM_CYCLES)),
                 "tx_pause_enable": In(1, init=1),
                 "tx_pfc_enable": In(1, init=1),
                 "rx_pause_enable": In(1, init=1),
@@ -121,8 +123,10 @@ class Mac10G(wiring.Component):
 
         rx_out = rx.o
         if self.flow_control:
-            m.submodules.pause_tx = ptx = DomainRenamer("tx")(PauseTransmitter())
-            m.submodules.pause_rx = prx = DomainRenamer("rx")(PauseReceiver())
+            m.submodules.pause_tx = ptx = DomainRenamer("tx")(
+                PauseTransmitter(quantum_cycles=QUANTUM_CYCLES))
+            m.submodules.pause_rx = prx = DomainRenamer("rx")(
+                PauseReceiver(quantum_cycles=QUANTUM_CYCLES))
             wiring.connect(m, wiring.flipped(self.tx), ptx.i)
             wiring.connect(m, ptx.o, tx.i)
             m.d.comb += [

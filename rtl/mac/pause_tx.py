@@ -12,10 +12,15 @@ from .flow_control import CONTROL_FRAME_LEN, MacControlFrame, byte_reversed
 from .ieee802_3 import MAC_CONTROL_ETHERTYPE, PAUSE_DEST, PAUSE_OPCODE, PFC_OPCODE, PFC_PRIORITIES
 from .status import FlowControlEvent, FlowControlKind
 
-__all__ = ["ControlRequest", "PauseTransmitter"]
+__all__ = ["ControlRequest", "PauseTransmitter", "default_refresh_cycles"]
 
 _PAUSE_TIME_MAX = 0xFFFF
 _ALL_PRIORITIES = (1 << PFC_PRIORITIES) - 1
+
+
+def default_refresh_cycles(quantum_cycles):
+    """Reset value of ``refresh_cycles``: half the longest pause time, in clock cycles."""
+    return max(1, _PAUSE_TIME_MAX * quantum_cycles // 2)
 
 
 class ControlRequest(data.Struct):
@@ -136,7 +141,7 @@ class PauseTransmitter(wiring.Component):
             raise ValueError(f"packet data width must be a positive multiple of 8, not {width}")
         self._width = width
         self._quantum_cycles = quantum_cycles
-        refresh_init = max(1, _PAUSE_TIME_MAX * quantum_cycles // 2)
+        refresh_init = default_refresh_cycles(quantum_cycles)
         super().__init__({
             "i": In(PacketSignature(width, user_width)),
             "o": Out(PacketSignature(width, user_width)),
