@@ -73,7 +73,8 @@ def build(toplevel, verilog, *, sim=None, waves=None):
     tool_env()
     sim = sim or simulator()
     waves = waves_enabled() if waves is None else waves
-    key = hashlib.sha256(f"{sim}\0{waves}\0{BUILD_REVISION}\0{verilog}".encode()).hexdigest()[:16]
+    salt = f"{sim}\0{waves}\0{BUILD_REVISION}\0"
+    key = hashlib.sha256((salt + verilog).encode()).hexdigest()[:16]
     directory = BUILD_ROOT / f"{toplevel}-{sim}-{key}"
     directory.mkdir(parents=True, exist_ok=True)
     done = directory / "built"
@@ -118,9 +119,12 @@ def run(model, test_module, testcase=None, *, extra_env=None, seed=None):
     if test_dir.exists():
         shutil.rmtree(test_dir)
     test_dir.mkdir(parents=True)
+    # The runner hands the simulator's Python this process's sys.path; the cocotb test modules
+    # live in tests/cocotb.
     tests_path = str(REPO_ROOT / "tests" / "cocotb")
-    env = {"PYTHONPATH": os.pathsep.join([tests_path, os.environ.get("PYTHONPATH", "")])}
-    env.update(extra_env or {})
+    if tests_path not in sys.path:
+        sys.path.insert(0, tests_path)
+    env = dict(extra_env or {})
     results = test_dir / "results.xml"
     try:
         runner.test(
