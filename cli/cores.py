@@ -545,3 +545,22 @@ def _mac_stats():
     from amnic.mac.stats import MacStatistics
 
     return MacStatistics()
+
+
+@core(
+    "mac_10g_ptp",
+    "10G/25G MAC with IEEE 1588 timestamps at the SFD: TX timestamps with tags, RX timestamps "
+    "in tuser",
+    module="amnic.mac.mac_10g_ptp",
+    params=[
+        Param("ts_format", "choice", "tod96", "timestamp format", choices=("tod96", "ns64")),
+        Param("flow_control", "bool", True, "include 802.3x PAUSE and 802.1Qbb PFC"),
+    ],
+    top="amnic_mac_10g_ptp_{ts_format}",
+    domains=[("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
+             ("rx", "XGMII receive clock")],
+)
+def _mac_10g_ptp(ts_format, flow_control):
+    from amnic.mac.mac_10g_ptp import Mac10GPtp
+
+    return Mac10GPtp(ts_format=ts_format, flow_control=flow_control)
