@@ -20,6 +20,7 @@ def model():
 @pytest.mark.parametrize("testcase", [
     "tx_all_sizes",
     "tx_back_to_back_min_ifg",
+    "tx_line_rate_speed",
     "tx_bad_frame_and_underrun",
     "rx_all_sizes",
     "rx_random_frames_zero_loss",
