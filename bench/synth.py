@@ -18,9 +18,11 @@ Command line, for manual use (not a benchmark of its own)::
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -196,13 +198,21 @@ def _run_tool(argv, log_path, timeout, memory_mb, what):
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
     with open(log_path, "w") as log:
+        # A session of its own, so that a timeout also ends the helpers it started (yosys-abc).
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=limit_memory if memory_mb else None,
+        )
         try:
-            proc = subprocess.run(
-                argv, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-                preexec_fn=limit_memory if memory_mb else None, check=False,
-            )
+            proc.wait(timeout)
         except subprocess.TimeoutExpired as e:
-            raise ToolError(f"{what} timed out after {timeout} s (log: {log_path})") from e
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise ToolError(f"{what} timed out after {timeout} s") from e
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     if proc.returncode != 0:
         text = Path(log_path).read_text(errors="replace")
         errors = [line for line in text.splitlines() if "ERROR" in line]

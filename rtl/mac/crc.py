@@ -97,13 +97,20 @@ class Crc32(wiring.Component):
         m = Module()
         nlanes = self._width // 8
         start = Mux(self.clear, Const(0xFFFFFFFF, 32), self.crc)
-        options = {n: crc32_next(start, self.data, n) for n in range(1, nlanes + 1)}
-        nxt = Signal(32)
-        m.d.comb += nxt.eq(start)
-        with m.Switch(self.count):
-            for n in range(1, nlanes + 1):
-                with m.Case(n):
-                    m.d.comb += nxt.eq(options[n])
+        full = crc32_next(start, self.data, nlanes)
+        # A partial word goes through a chain of power-of-two chunks (4, 2, 1 bytes for a
+        # 64-bit word) picked by the bits of `count`: far fewer XOR terms than one matrix per
+        # byte count, and the full-word matrix stays a single level.
+        state, rest = start, self.data
+        chunk = 1 << (max(nlanes - 1, 1).bit_length() - 1) if nlanes > 1 else 0
+        while chunk:
+            take = self.count & chunk
+            state = Mux(take, crc32_next(state, rest, chunk), state)
+            rest = Mux(take, rest[8 * chunk:], rest[: len(rest) - 8 * chunk])
+            chunk >>= 1
+        partial = Signal(32)
+        m.d.comb += partial.eq(state)
+        nxt = Mux(self.count == nlanes, full, partial)
         m.d.comb += self.next.eq(Mux(self.valid, nxt, start))
         m.d.sync += self.crc.eq(self.next)
         return m

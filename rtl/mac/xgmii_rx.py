@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from amnic.stream import PacketLayout
 
-from .crc import Crc32
+from .crc import Crc32, crc32_update_reference
 from .ieee802_3 import (
     CRC32_RESIDUE,
     FCS_LEN,
@@ -35,6 +35,11 @@ def _first_lanes(count):
     return Cat(*[count > n for n in range(LANES)])
 
 
+def _first_lanes_mask(count):
+    """A 64-bit mask of the first ``count`` byte lanes."""
+    return Cat(*[Mux(count > n, 0xFF, 0x00) for n in range(LANES)])
+
+
 class _State(enum.Enum, shape=2):
     IDLE = 0  # looking for /S/
     DATA = 1  # receiving a frame
@@ -48,7 +53,7 @@ class XgmiiReceiver(wiring.Component):
 
     Attributes
     ----------
-    xgmii : In(XgmiiRxSignature)
+    xgmii : Out(XgmiiRxSignature)
         ``rxd``/``rxc`` from the PCS.
     o : Out(stream.Signature(PacketLayout(64), always_ready=True))
         Received frames without preamble, SFD or FCS. The MAC cannot wait: there is no
@@ -69,7 +74,7 @@ class XgmiiReceiver(wiring.Component):
     Latency: the first beat of a frame is valid on ``o`` 4 cycles after its /S/ is on ``rxd``.
     """
 
-    xgmii: In(XgmiiRxSignature)
+    xgmii: Out(XgmiiRxSignature)
     o: Out(stream.Signature(PacketLayout(64), always_ready=True))
     max_frame: In(16, init=MAX_FRAME_LEN)
     status: Out(stream.Signature(RxStatus, always_ready=True))
@@ -164,7 +169,16 @@ class XgmiiReceiver(wiring.Component):
                 st.good.eq(~Cat(*values).any()),
             ]
 
-        m.d.comb += [crc.data.eq(v_d), crc.count.eq(count_here)]
+        # The FCS check always runs a whole word through the CRC, with the lanes from /T/ on
+        # zeroed: a good frame then leaves the 802.3 residue advanced by those zero bytes
+        # (one constant per /T/ lane), which is far smaller than a CRC per byte count.
+        m.d.comb += [crc.data.eq(v_d & _first_lanes_mask(count_here)), crc.count.eq(LANES)]
+        residue = Signal(32)
+        with m.Switch(first_ctrl):
+            for n in range(LANES + 1):
+                with m.Case(n):
+                    zeros = bytes(LANES - n) if n < LANES else b""
+                    m.d.comb += residue.eq(crc32_update_reference(CRC32_RESIDUE, zeros))
 
         with m.Switch(state):
             with m.Case(_State.IDLE):
@@ -208,7 +222,7 @@ class XgmiiReceiver(wiring.Component):
                         m.d.sync += [held.eq(v_d), held_valid.eq(1)]
                 with m.Else():
                     n = first_ctrl
-                    fcs_bad = crc.next != CRC32_RESIDUE
+                    fcs_bad = crc.next != residue
                     runt = new_length < MIN_FRAME_LEN
                     toolong = new_length > max_len
                     framing = ~ends_ok

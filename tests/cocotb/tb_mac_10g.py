@@ -43,6 +43,22 @@ class StatusMonitor:
         return sum(all(r[k] == v for k, v in flags.items()) for r in self.records)
 
 
+def configure(dut):
+    """Drive every configuration input to the reset value the core documents, and idle the
+    receive XGMII."""
+    dut.ifg.value = 12
+    dut.max_frame.value = 1518
+    dut.station_addr.value = STATION
+    dut.pause_req.value = 0
+    dut.pfc_req.value = 0
+    dut.pause_quanta.value = 0xFFFF
+    dut.refresh_cycles.value = 0xFFFF * 8 // 2
+    for name in ("tx_pause_enable", "tx_pfc_enable", "rx_pause_enable", "rx_pfc_enable"):
+        getattr(dut, name).value = 1
+    dut.xgmii_rxd.value = 0x0707070707070707
+    dut.xgmii_rxc.value = 0xFF
+
+
 class Tb:
     def __init__(self, dut):
         self.dut = dut
@@ -55,18 +71,7 @@ class Tb:
         self.xgmii_sink = XgmiiSink(dut.xgmii_txd, dut.xgmii_txc, dut.tx_clk, dut.tx_rst)
         self.tx_status = StatusMonitor(dut, "tx_status", dut.tx_clk, TxStatus)
         self.rx_status = StatusMonitor(dut, "rx_status", dut.rx_clk, RxStatus)
-        # Configuration inputs at the reset values the core documents.
-        dut.ifg.value = 12
-        dut.max_frame.value = 1518
-        dut.station_addr.value = STATION
-        dut.pause_req.value = 0
-        dut.pfc_req.value = 0
-        dut.pause_quanta.value = 0xFFFF
-        dut.refresh_cycles.value = 0xFFFF * 8 // 2
-        for name in ("tx_pause_enable", "tx_pfc_enable", "rx_pause_enable", "rx_pfc_enable"):
-            getattr(dut, name).value = 1
-        dut.xgmii_rxd.value = 0x0707070707070707
-        dut.xgmii_rxc.value = 0xFF
+        configure(dut)
 
     def xgmii_source(self):
         return XgmiiSource(self.dut.xgmii_rxd, self.dut.xgmii_rxc, self.dut.rx_clk,
@@ -176,7 +181,9 @@ async def tx_line_rate_speed(dut):
     Clock(dut.tx_clk, PERIOD_PS, unit="ps").start()
     source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_tx"), dut.tx_clk, dut.tx_rst)
     sink = XgmiiSink(dut.xgmii_txd, dut.xgmii_txc, dut.tx_clk, dut.tx_rst)
-    dut.ifg.value = 12
+    configure(dut)
+    dut.rx_clk.value = 0
+    dut.rx_rst.value = 1
     dut.tx_rst.value = 1
     await ClockCycles(dut.tx_clk, 4)
     dut.tx_rst.value = 0

@@ -166,6 +166,8 @@ def test_yosys_errors_raise_instead_of_killing_the_caller():
         synthesize("module broken(input a, output b); assign b = ; endmodule\n", "broken")
     with pytest.raises(ToolError, match="yosys failed"):
         synthesize("module ok(input a, output b); assign b = a; endmodule\n", "missing_top")
+    with pytest.raises(ToolError, match="yosys timed out after 0.5 s"):
+        synthesize(export_verilog(Crc32(64), "crc")[0], "crc", timeout=0.5)
     with pytest.raises(ValueError, match="unknown target"):
         synthesize("", "x", target="ice40")
     with pytest.raises(ValueError, match="json_netlist"):
