@@ -3,6 +3,17 @@
 CRC-32 is linear over GF(2): the next state after ``n`` bytes is a XOR of selected bits of the
 current state and the data. :func:`crc32_matrix` derives those selections by running the
 bit-serial reference on unit vectors, so the hardware never needs hand-written equations.
+
+Two identities of the reflected CRC keep the hardware small:
+
+* Each data byte is XORed into the low byte of the state before the state shifts, so running
+  ``n`` bytes ``d`` from state ``s`` equals running ``d`` XOR the low ``n`` bytes of ``s`` from
+  state 0, with the state bytes that no data byte reached shifted down:
+  ``crc(s, d) = crc(0, d ^ s[:8n]) ^ (s >> 8n)``. The XOR matrix then spans the data bits
+  only, and for 4 bytes or more no separate state term remains.
+* From state 0, leading zero bytes change nothing: ``crc(0, d) = crc(0, zeros + d)``. A word
+  with ``k`` valid bytes is therefore moved to the top lanes and run through the same matrix as
+  a full word, instead of through one matrix per byte count.
 """
 
 from functools import cache
@@ -13,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from .ieee802_3 import CRC32_POLY_REFLECTED
 
-__all__ = ["crc32_update_reference", "crc32_matrix", "crc32_next", "Crc32"]
+__all__ = ["crc32_update_reference", "crc32_matrix", "crc32_from_zero", "crc32_next", "Crc32"]
 
 
 def crc32_update_reference(state, data):
@@ -48,10 +59,18 @@ def crc32_matrix(nbytes):
     return tuple(rows)
 
 
+def crc32_from_zero(data, nbytes):
+    """An Amaranth expression for the CRC state after the first ``nbytes`` bytes of ``data``,
+    starting from state 0 (only the data columns of :func:`crc32_matrix`)."""
+    bits = data[: 8 * nbytes]
+    return Cat(*[(bits & Const(mask >> 32, len(bits))).xor() for mask in crc32_matrix(nbytes)])
+
+
 def crc32_next(state, data, nbytes):
     """An Amaranth expression for the CRC state after the first ``nbytes`` bytes of ``data``."""
-    bits = Cat(state, data[: 8 * nbytes])
-    return Cat(*[(bits & Const(mask, len(bits))).xor() for mask in crc32_matrix(nbytes)])
+    absorbed = min(nbytes, 4)
+    folded = Cat(data[: 8 * absorbed] ^ state[: 8 * absorbed], data[8 * absorbed: 8 * nbytes])
+    return crc32_from_zero(folded, nbytes) ^ (state >> (8 * nbytes))[:32]
 
 
 class Crc32(wiring.Component):
@@ -71,8 +90,10 @@ class Crc32(wiring.Component):
     valid : In(1)
         Process ``data``'s first ``count`` bytes this cycle.
     data : In(width)
-    count : In(range(1, width // 8 + 1))
-        Valid bytes of ``data``, from lane 0; with 0 the state does not change.
+        The word; lanes at and above ``count`` are ignored (they need not be zero).
+    count : In(range(width // 8 + 1))
+        Valid bytes of ``data``, from lane 0 (0 to ``width // 8``); with 0 the state does not
+        change.
     crc : Out(32)
         The running state after all processed words (not complemented).
     next : Out(32)
@@ -95,22 +116,26 @@ class Crc32(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        nlanes = self._width // 8
+        width, nlanes = self._width, self._width // 8
         start = Mux(self.clear, Const(0xFFFFFFFF, 32), self.crc)
-        full = crc32_next(start, self.data, nlanes)
-        # A partial word goes through a chain of power-of-two chunks (4, 2, 1 bytes for a
-        # 64-bit word) picked by the bits of `count`: far fewer XOR terms than one matrix per
-        # byte count, and the full-word matrix stays a single level.
-        state, rest = start, self.data
-        chunk = 1 << (max(nlanes - 1, 1).bit_length() - 1) if nlanes > 1 else 0
-        while chunk:
-            take = self.count & chunk
-            state = Mux(take, crc32_next(state, rest, chunk), state)
-            rest = Mux(take, rest[8 * chunk:], rest[: len(rest) - 8 * chunk])
-            chunk >>= 1
-        partial = Signal(32)
-        m.d.comb += partial.eq(state)
-        nxt = Mux(self.count == nlanes, full, partial)
-        m.d.comb += self.next.eq(Mux(self.valid, nxt, start))
+        count = Mux(self.valid, self.count, 0)  # bytes taken this cycle
+
+        # The state folded into the word's first bytes, then the first `count` bytes moved to
+        # the top lanes (the bytes above them fall off the end, one shift stage per bit of the
+        # distance): a full-word CRC from state 0 over that is the CRC of exactly `count` bytes
+        # (see the module docstring).
+        absorbed = min(nlanes, 4)
+        aligned = Cat(self.data[: 8 * absorbed] ^ start[: 8 * absorbed],
+                      self.data[8 * absorbed:])
+        distance = Signal(range(nlanes + 1))
+        m.d.comb += distance.eq(nlanes - count)
+        for bit in reversed(range(len(distance))):
+            aligned = Mux(distance[bit], (aligned << (8 << bit))[:width], aligned)
+        unreached = Signal(32)  # state bytes beyond the `count` bytes absorbed
+        with m.Switch(count):
+            for n in range(min(nlanes, 3) + 1):
+                with m.Case(n):
+                    m.d.comb += unreached.eq((start >> (8 * n))[:32])
+        m.d.comb += self.next.eq(crc32_from_zero(aligned, nlanes) ^ unreached)
         m.d.sync += self.crc.eq(self.next)
         return m

@@ -30,11 +30,6 @@ __all__ = ["XgmiiReceiver"]
 VLAN_TAG_LEN = 4
 
 
-def _first_lanes(count):
-    """A keep mask with the first ``count`` lanes set."""
-    return Cat(*[count > n for n in range(LANES)])
-
-
 def _first_lanes_mask(count):
     """A 64-bit mask of the first ``count`` byte lanes."""
     return Cat(*[Mux(count > n, 0xFF, 0x00) for n in range(LANES)])
@@ -126,39 +121,45 @@ class XgmiiReceiver(wiring.Component):
         length = Signal(16)  # bytes of the frame so far, DA through FCS, saturating
         held = Signal(64)  # previous 8 frame bytes, delivered once the next ones are seen
         held_valid = Signal()
-        pend_d = Signal(64)  # the last, partial beat that follows a full beat by one cycle
-        pend_keep = Signal(8)
-        pend_user = Signal()
-        pend_valid = Signal()
+        # The frame's last, partial beat, in `held`, follows the full beat before it one cycle
+        # later (then the receiver is idle and `held` is free): its lanes and bad flag.
+        tail_valid = Signal()
+        tail_lanes = Signal(range(1, LANES - FCS_LEN))
+        tail_user = Signal()
         bcast = Signal()
         mcast = Signal()
         vlan = Signal()
         oversize = Signal()
 
         max_len = self.max_frame + Mux(vlan, VLAN_TAG_LEN, 0)
-        count_here = Mux(first_ctrl == LANES, LANES, first_ctrl)
+        count_here = first_ctrl  # frame bytes in the view: those before its first control
         new_length = Signal(17)
         m.d.comb += new_length.eq(length + count_here)
+        length_sat = Mux(new_length[16], 0xFFFF, new_length[:16])
 
         o = self.o.payload
+        # Valid lanes of the beat on `o`, less one (a beat has 1 to 8): `keep` is decoded from
+        # it, since the lanes of a beat are contiguous from lane 0.
+        o_lanes_m1 = Signal(range(LANES))
+        m.d.comb += o.keep.eq(Cat(*[o_lanes_m1 >= n for n in range(LANES)]))
         m.d.sync += [self.o.valid.eq(0), self.status.valid.eq(0)]
-        with m.If(pend_valid):
-            m.d.sync += [
-                self.o.valid.eq(1), o.data.eq(pend_d), o.keep.eq(pend_keep), o.last.eq(1),
-                o.user.eq(pend_user), pend_valid.eq(0),
-            ]
 
-        def emit(data_, keep, last, user):
+        def emit(data_, lanes, last, user):
+            """Put a beat of `lanes` (1 to 8) lanes on `o` in the next cycle."""
             m.d.sync += [
-                self.o.valid.eq(1), o.data.eq(data_), o.keep.eq(keep), o.last.eq(last),
+                self.o.valid.eq(1), o.data.eq(data_), o_lanes_m1.eq(lanes - 1), o.last.eq(last),
                 o.user.eq(user),
             ]
+
+        with m.If(tail_valid):
+            emit(held, tail_lanes, 1, tail_user)
+            m.d.sync += tail_valid.eq(0)
 
         def report(**flags):
             st = self.status.payload
             m.d.sync += self.status.valid.eq(1)
             m.d.sync += [
-                st.length.eq(Mux(new_length[16], 0xFFFF, new_length[:16])),
+                st.length.eq(length_sat),
                 st.broadcast.eq(bcast), st.multicast.eq(mcast), st.vlan.eq(vlan),
             ]
             values = [flags.get(name, 0) for name in ("fcs_error", "framing_error", "runt",
@@ -201,7 +202,7 @@ class XgmiiReceiver(wiring.Component):
                     report(framing_error=1)
             with m.Case(_State.DATA):
                 m.d.comb += crc.valid.eq(1)
-                m.d.sync += length.eq(Mux(new_length[16], 0xFFFF, new_length[:16]))
+                m.d.sync += length.eq(length_sat)
                 with m.If(length == 0):
                     m.d.sync += [
                         bcast.eq(v_d[:48] == (1 << 48) - 1),
@@ -214,11 +215,11 @@ class XgmiiReceiver(wiring.Component):
                     with m.If(new_length > max_len):
                         # Too long: cut here, deliver what we have as a bad frame.
                         with m.If(held_valid):
-                            emit(held, 0xFF, 1, 1)
+                            emit(held, LANES, 1, 1)
                         m.d.sync += [state.eq(_State.DROP), oversize.eq(1)]
                     with m.Else():
                         with m.If(held_valid):
-                            emit(held, 0xFF, 0, 0)
+                            emit(held, LANES, 0, 0)
                         m.d.sync += [held.eq(v_d), held_valid.eq(1)]
                 with m.Else():
                     n = first_ctrl
@@ -233,24 +234,23 @@ class XgmiiReceiver(wiring.Component):
                     with m.If(framing):
                         # /E/ or another control character: the frame ends here, bad.
                         with m.If(held_valid):
-                            emit(held, 0xFF, 1, 1)
+                            emit(held, LANES, 1, 1)
                     with m.Elif(held_valid):
                         with m.If(n < FCS_LEN):
                             # The FCS began inside the held bytes.
-                            emit(held, _first_lanes(n + FCS_LEN), 1, bad)
+                            emit(held, n + FCS_LEN, 1, bad)
                         with m.Else():
-                            emit(held, 0xFF, n == FCS_LEN, Mux(n == FCS_LEN, bad, 0))
+                            emit(held, LANES, n == FCS_LEN, Mux(n == FCS_LEN, bad, 0))
                             with m.If(n > FCS_LEN):
                                 m.d.sync += [
-                                    pend_valid.eq(1), pend_d.eq(v_d),
-                                    pend_keep.eq(_first_lanes(n - FCS_LEN)),
-                                    pend_user.eq(bad),
+                                    held.eq(v_d), tail_valid.eq(1),
+                                    tail_lanes.eq(n - FCS_LEN), tail_user.eq(bad),
                                 ]
                     with m.Elif(n > FCS_LEN):
                         # A frame of under 8 bytes: deliver its bytes before the FCS, bad.
-                        emit(v_d, _first_lanes(n - FCS_LEN), 1, 1)
+                        emit(v_d, n - FCS_LEN, 1, 1)
             with m.Case(_State.DROP):
-                m.d.sync += length.eq(Mux(new_length[16], 0xFFFF, new_length[:16]))
+                m.d.sync += length.eq(length_sat)
                 with m.If(first_ctrl != LANES):
                     m.d.sync += state.eq(_State.IDLE)
                     report(oversize=1, framing_error=~ends_ok)

@@ -19,7 +19,7 @@ from .xgmii import LANES, XgmiiTxSignature, idle_word, lane, preamble_word
 __all__ = ["XgmiiTransmitter"]
 
 
-class _State(enum.Enum, shape=3):
+class _State(enum.Enum, shape=2):
     IDLE = 0  # inter-packet gap; may start a frame
     DATA = 1  # sending frame words
     TERMINATE = 2  # the frame's /T/ did not fit into its last word: send it now
@@ -45,7 +45,8 @@ class XgmiiTransmitter(wiring.Component):
         Inter-packet gap in bytes, /T/ included (init 12; values below 12 count as 12). The
         mean gap over back-to-back frames equals it exactly; single gaps vary by up to 3 bytes.
     status : Out(stream.Signature(TxStatus, always_ready=True))
-        One record per frame, valid for one cycle after its /T/ left.
+        One record per frame, valid for one cycle after its /T/ left (the payload means
+        nothing while ``valid`` is low).
     start : Out(1)
         High for the cycle in which ``txd`` carries a frame's /S/ (for timestamping).
     start_lane : Out(1)
@@ -188,21 +189,22 @@ class XgmiiTransmitter(wiring.Component):
             hold_d.eq(u_d[32:]),
             hold_c.eq(u_c[4:]),
             self.start.eq(starting),
-            self.start_lane.eq(new_shift),
         ]
+        # The frame that starts on txd now set `shift` in the cycle before.
+        m.d.comb += self.start_lane.eq(self.start & shift)
 
-        # One status record per frame, when its /T/ has been emitted.
+        # One status record per frame, the cycle after its /T/ was emitted. By then the frame's
+        # registers hold their final values (the last word's bytes and error are in), so the
+        # record reads them directly.
         m.d.sync += self.status.valid.eq(t_now)
         st = self.status.payload
-        with m.If(t_now):
-            final_bad = Mux(state == _State.DATA, w.payload.error, bad)
-            m.d.sync += [
-                st.length.eq(Mux(state == _State.DATA, length + w.payload.count, length)),
-                st.good.eq(~final_bad & ~underrun),
-                st.bad.eq(final_bad & ~underrun),
-                st.underrun.eq(underrun),
-                st.broadcast.eq(bcast),
-                st.multicast.eq(mcast),
-                st.vlan.eq(vlan),
-            ]
+        m.d.comb += [
+            st.length.eq(length),
+            st.good.eq(~bad & ~underrun),
+            st.bad.eq(bad & ~underrun),
+            st.underrun.eq(underrun),
+            st.broadcast.eq(bcast),
+            st.multicast.eq(mcast),
+            st.vlan.eq(vlan),
+        ]
         return m
