@@ -564,3 +564,26 @@ def _mac_10g_ptp(ts_format, flow_control):
     from amnic.mac.mac_10g_ptp import Mac10GPtp
 
     return Mac10GPtp(ts_format=ts_format, flow_control=flow_control)
+
+
+@core(
+    "mac_port_10g",
+    "10G/25G Ethernet port: MAC + clock-crossing store-and-forward FIFOs + statistics on "
+    "AXI4-Lite",
+    module="amnic.mac.port_10g",
+    params=[
+        Param("tx_fifo_depth", "int", 2048, "transmit FIFO depth in 64-bit beats", min=16),
+        Param("rx_fifo_depth", "int", 2048, "receive FIFO depth in 64-bit beats", min=16),
+        Param("rx_drop_bad", "bool", True, "discard bad received frames in the FIFO"),
+        Param("flow_control", "bool", True, "include 802.3x PAUSE and 802.1Qbb PFC"),
+    ],
+    top="amnic_mac_port_10g",
+    domains=[("sync", "user clock"),
+             ("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
+             ("rx", "XGMII receive clock")],
+)
+def _mac_port_10g(tx_fifo_depth, rx_fifo_depth, rx_drop_bad, flow_control):
+    from amnic.mac.port_10g import MacPort10G
+
+    return MacPort10G(tx_fifo_depth=tx_fifo_depth, rx_fifo_depth=rx_fifo_depth,
+                      rx_drop_bad=rx_drop_bad, flow_control=flow_control)
