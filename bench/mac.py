@@ -28,6 +28,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
+from amnic.sim.stream_tb import put_packets
+
 FRAME_SIZES = [64, 65, 128, 256, 512, 1024, 1518, 9000]
 OVERHEAD = 8 + 12  # preamble + SFD, mean inter-packet gap
 JUMBO_MAX = 9600
@@ -76,15 +78,7 @@ def measure_line_rate(size, nframes, rng, flow_control=True):
     cycles = nframes * (size + OVERHEAD) // 8 + 200
 
     async def source(ctx):
-        for payload in payloads:
-            beats = [payload[i:i + 8] for i in range(0, len(payload), 8)]
-            for j, beat in enumerate(beats):
-                ctx.set(dut.tx.payload.data, int.from_bytes(beat.ljust(8, b"\0"), "little"))
-                ctx.set(dut.tx.payload.keep, (1 << len(beat)) - 1)
-                ctx.set(dut.tx.payload.last, j == len(beats) - 1)
-                ctx.set(dut.tx.valid, 1)
-                await ctx.tick().until(dut.tx.ready)
-        ctx.set(dut.tx.valid, 0)
+        await put_packets(ctx, dut.tx, [(payload, 0) for payload in payloads])
 
     async def monitor(ctx):
         frame = b""
@@ -182,8 +176,10 @@ def simulation_speed(progress=None):
     out = {}
     for sim in ("verilator", "icarus"):
         model = cocotb_runner.build("amnic_mac_10g", verilog, sim=sim, waves=False)
-        results = cocotb_runner.run(model, "tb_mac_10g", "tx_line_rate_speed")
-        case = ET.parse(results).getroot().find(".//testcase")
+        result = cocotb_runner.run(model, "tb_mac_10g", "tx_line_rate_speed")
+        if not result.passed:
+            raise RuntimeError(result.report)
+        case = ET.parse(result.results_xml).getroot().find(".//testcase")
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         ratio = float(props["sim_time_ratio"])  # simulated ns per wall-clock second
         out[sim] = {

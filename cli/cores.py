@@ -503,6 +503,11 @@ def _axil_to_regbus(addr_width, data_width):
     return AxiLiteToRegisterBus(addr_width, data_width)
 
 
+#: Clock domains of the cores built on the 10G/25G MAC.
+_XGMII_DOMAINS = (("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
+                  ("rx", "XGMII receive clock"))
+
+
 @core(
     "mac_10g",
     "10G/25G Ethernet MAC on a 64-bit XGMII (IEEE 802.3 clauses 4, 46): AXI4-Stream TX/RX, "
@@ -511,8 +516,7 @@ def _axil_to_regbus(addr_width, data_width):
     params=[Param("flow_control", "bool", True,
                   "include 802.3x PAUSE and 802.1Qbb PFC")],
     top="amnic_mac_10g",
-    domains=[("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
-             ("rx", "XGMII receive clock")],
+    domains=_XGMII_DOMAINS,
 )
 def _mac_10g(flow_control):
     from amnic.mac.mac_10g import Mac10G
@@ -557,8 +561,7 @@ def _mac_stats():
         Param("flow_control", "bool", True, "include 802.3x PAUSE and 802.1Qbb PFC"),
     ],
     top="amnic_mac_10g_ptp_{ts_format}",
-    domains=[("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
-             ("rx", "XGMII receive clock")],
+    domains=_XGMII_DOMAINS,
 )
 def _mac_10g_ptp(ts_format, flow_control):
     from amnic.mac.mac_10g_ptp import Mac10GPtp
@@ -578,9 +581,7 @@ def _mac_10g_ptp(ts_format, flow_control):
         Param("flow_control", "bool", True, "include 802.3x PAUSE and 802.1Qbb PFC"),
     ],
     top="amnic_mac_port_10g",
-    domains=[("sync", "user clock"),
-             ("tx", "XGMII transmit clock (156.25 MHz 10G, 390.625 MHz 25G)"),
-             ("rx", "XGMII receive clock")],
+    domains=[("sync", "user clock"), *_XGMII_DOMAINS],
 )
 def _mac_port_10g(tx_fifo_depth, rx_fifo_depth, rx_drop_bad, flow_control):
     from amnic.mac.port_10g import MacPort10G

@@ -15,18 +15,15 @@ from .ieee802_3 import IPG_MIN, MAX_FRAME_LEN, PFC_PRIORITIES
 from .pause_rx import PauseReceiver
 from .pause_tx import PauseTransmitter, default_refresh_cycles
 from .status import FlowControlEvent, RxStatus, TxStatus
+from .xgmii import XgmiiSignature
 from .xgmii_rx import XgmiiReceiver
 from .xgmii_tx import XgmiiTransmitter
 
-__all__ = ["XgmiiSignature", "Mac10G"]
+__all__ = ["Mac10G", "forward_ports"]
 
 #: One pause quantum (512 bit times) is 8 cycles of the 64-bit datapath at line rate.
 QUANTUM_CYCLES = 8
 
-#: Both directions of a 64-bit XGMII, from the MAC's point of view.
-XgmiiSignature = wiring.Signature({
-    "txd": Out(64), "txc": Out(8), "rxd": In(64), "rxc": In(8),
-})
 
 
 class Mac10G(wiring.Component):
@@ -176,3 +173,22 @@ class Mac10G(wiring.Component):
             self.rx_start_lane.eq(rx.start_lane),
         ]
         return m
+
+
+def forward_ports(m, outer, inner, skip=()):
+    """Connect every member of ``inner``'s signature, except those named in ``skip``, to the
+    member of the same name of ``outer``, for components that wrap :class:`Mac10G` and expose
+    its ports unchanged."""
+    for name, member in inner.signature.members.items():
+        if name in skip:
+            continue
+        ours, theirs = getattr(outer, name), getattr(inner, name)
+        if member.is_port:
+            if member.flow == In:
+                m.d.comb += theirs.eq(ours)
+            else:
+                m.d.comb += ours.eq(theirs)
+        elif member.flow == In:
+            wiring.connect(m, wiring.flipped(ours), theirs)
+        else:
+            wiring.connect(m, theirs, wiring.flipped(ours))

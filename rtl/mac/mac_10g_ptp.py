@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from amnic.stream import PacketLayout, PacketSignature
 
-from .mac_10g import Mac10G
+from .mac_10g import Mac10G, forward_ports
 from .ptp import PtpTimestampCapture, timestamp_layout, timestamp_width
 
 __all__ = ["TxPtpUser", "RxPtpUser", "TxTimestamp", "Mac10GPtp"]
@@ -140,26 +140,10 @@ class Mac10GPtp(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.mac = mac = self._mac
-        self._forward(m, mac)
+        forward_ports(m, self, mac, skip=("tx", "rx"))
         self._transmit(m, mac)
         self._receive(m, mac)
         return m
-
-    def _forward(self, m, mac):
-        """Connect every port of the MAC other than ``tx`` and ``rx`` to ours."""
-        for name, member in mac.signature.members.items():
-            if name in ("tx", "rx"):
-                continue
-            ours, theirs = getattr(self, name), getattr(mac, name)
-            if member.is_port:
-                if member.flow == In:
-                    m.d.comb += theirs.eq(ours)
-                else:
-                    m.d.comb += ours.eq(theirs)
-            elif member.flow == In:
-                wiring.connect(m, wiring.flipped(ours), theirs)
-            else:
-                wiring.connect(m, theirs, wiring.flipped(ours))
 
     def _transmit(self, m, mac):
         latency = PtpTimestampCapture.LATENCY

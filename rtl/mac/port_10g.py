@@ -15,7 +15,7 @@ from amnic.stream import PacketSignature
 from amnic.stream.axil import AxiLiteSignature, AxiLiteToRegisterBus
 from amnic.stream.fifo import AsyncPacketFifo
 
-from .mac_10g import Mac10G
+from .mac_10g import Mac10G, forward_ports
 from .stats import REGISTERS, MacStatistics
 
 __all__ = ["MacPort10G"]
@@ -85,7 +85,7 @@ class MacPort10G(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.mac = mac = self._mac
-        self._forward(m, mac)
+        forward_ports(m, self, mac, skip=_OWN)
 
         tx_depth, rx_depth = self._depths
         m.submodules.tx_fifo = tx_fifo = AsyncPacketFifo(
@@ -119,19 +119,6 @@ class MacPort10G(wiring.Component):
         wiring.connect(m, wiring.flipped(self.s_axil), axil.s_axil)
         wiring.connect(m, axil.bus, stats.bus)
         return m
-
-    def _forward(self, m, mac):
-        for name, member in mac.signature.members.items():
-            if name in _OWN:
-                continue
-            ours, theirs = getattr(self, name), getattr(mac, name)
-            if member.is_port:
-                if member.flow == In:
-                    m.d.comb += theirs.eq(ours)
-                else:
-                    m.d.comb += ours.eq(theirs)
-            else:
-                wiring.connect(m, theirs, wiring.flipped(ours))
 
     @staticmethod
     def _cross(m, name, source, sink, domain):

@@ -11,7 +11,8 @@ from amaranth.lib.wiring import In, Out
 from .ieee802_3 import PREAMBLE_BYTE, SFD, XGMII_IDLE, XGMII_START
 
 __all__ = [
-    "XgmiiTxSignature", "XgmiiRxSignature", "LANES", "lane", "idle_word", "preamble_word",
+    "XgmiiTxSignature", "XgmiiRxSignature", "XgmiiSignature", "LANES", "lane", "idle_word",
+    "preamble_word",
 ]
 
 LANES = 8
@@ -20,6 +21,8 @@ LANES = 8
 XgmiiTxSignature = wiring.Signature({"txd": Out(64), "txc": Out(8)})
 #: Receive direction, from the MAC's point of view: ``rxd``/``rxc`` enter the MAC.
 XgmiiRxSignature = wiring.Signature({"rxd": In(64), "rxc": In(8)})
+#: Both directions, from the MAC's point of view.
+XgmiiSignature = wiring.Signature({**XgmiiTxSignature.members, **XgmiiRxSignature.members})
 
 
 def lane(word, n):

@@ -200,6 +200,28 @@ def _store_and_forward_members(store_and_forward):
     }
 
 
+def _configure(fifo, width, user_width, depth, store_and_forward, drop_bad, drop_when_full):
+    """Check the options shared by :class:`PacketFifo` and :class:`AsyncPacketFifo`, record
+    them on ``fifo`` and return its signature members."""
+    _check_width(width, user_width, depth)
+    store_and_forward = store_and_forward or drop_bad
+    if store_and_forward:
+        _check_store_and_forward(depth, user_width, drop_bad)
+    elif drop_when_full:
+        raise ValueError("drop_when_full needs store_and_forward")
+    fifo.width = width
+    fifo.user_width = user_width
+    fifo.depth = depth
+    fifo.store_and_forward = store_and_forward
+    fifo.drop_bad = drop_bad
+    fifo.drop_when_full = drop_when_full
+    return {
+        "i": In(PacketSignature(width, user_width)),
+        "o": Out(PacketSignature(width, user_width)),
+        **_store_and_forward_members(store_and_forward),
+    }
+
+
 class PacketFifo(wiring.Component):
     """Synchronous FIFO of packet beats, optionally store-and-forward with packet drop.
 
@@ -237,23 +259,8 @@ class PacketFifo(wiring.Component):
 
     def __init__(self, width, user_width=1, depth=16, *, store_and_forward=False, drop_bad=False,
                  drop_when_full=False):
-        _check_width(width, user_width, depth)
-        store_and_forward = store_and_forward or drop_bad
-        if store_and_forward:
-            _check_store_and_forward(depth, user_width, drop_bad)
-        elif drop_when_full:
-            raise ValueError("drop_when_full needs store_and_forward")
-        self.width = width
-        self.user_width = user_width
-        self.depth = depth
-        self.store_and_forward = store_and_forward
-        self.drop_bad = drop_bad
-        self.drop_when_full = drop_when_full
-        super().__init__({
-            "i": In(PacketSignature(width, user_width)),
-            "o": Out(PacketSignature(width, user_width)),
-            **_store_and_forward_members(store_and_forward),
-        })
+        super().__init__(_configure(self, width, user_width, depth, store_and_forward,
+                                    drop_bad, drop_when_full))
 
     def elaborate(self, platform):
         m = Module()
@@ -306,28 +313,13 @@ class AsyncPacketFifo(wiring.Component):
 
     def __init__(self, width, user_width=1, depth=16, *, r_domain="read", w_domain="write",
                  store_and_forward=False, drop_bad=False, drop_when_full=False, sync_stages=2):
-        _check_width(width, user_width, depth)
-        store_and_forward = store_and_forward or drop_bad
-        if store_and_forward:
-            _check_store_and_forward(depth, user_width, drop_bad)
-        elif drop_when_full:
-            raise ValueError("drop_when_full needs store_and_forward")
         if sync_stages < 2:
             raise ValueError(f"sync_stages must be at least 2, not {sync_stages}")
-        self.width = width
-        self.user_width = user_width
-        self.depth = depth
         self.r_domain = r_domain
         self.w_domain = w_domain
-        self.store_and_forward = store_and_forward
-        self.drop_bad = drop_bad
-        self.drop_when_full = drop_when_full
         self.sync_stages = sync_stages
-        super().__init__({
-            "i": In(PacketSignature(width, user_width)),
-            "o": Out(PacketSignature(width, user_width)),
-            **_store_and_forward_members(store_and_forward),
-        })
+        super().__init__(_configure(self, width, user_width, depth, store_and_forward,
+                                    drop_bad, drop_when_full))
 
     def elaborate(self, platform):
         m = Module()

@@ -28,4 +28,5 @@ def model():
     "flow_control_pause",
 ])
 def test_mac_10g(testcase):
-    cocotb_runner.run(model(), "tb_mac_10g", testcase)
+    result = cocotb_runner.run(model(), "tb_mac_10g", testcase)
+    assert result.passed, result.report

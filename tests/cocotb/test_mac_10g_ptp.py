@@ -33,8 +33,10 @@ def model(config):
     "both_directions_back_to_back",
 ])
 def test_mac_10g_ptp(testcase):
-    cocotb_runner.run(model("tod96"), "tb_mac_10g_ptp", testcase)
+    result = cocotb_runner.run(model("tod96"), "tb_mac_10g_ptp", testcase)
+    assert result.passed, result.report
 
 
 def test_mac_10g_ptp_ns64():
-    cocotb_runner.run(model("ns64"), "tb_mac_10g_ptp")
+    result = cocotb_runner.run(model("ns64"), "tb_mac_10g_ptp")
+    assert result.passed, result.report

@@ -134,9 +134,11 @@ def rgmii_model():
     "gmii_rx_errors",
 ])
 def test_gmii(testcase):
-    run(gmii_model(), "tb_mac_1g", testcase)
+    result = run(gmii_model(), "tb_mac_1g", testcase)
+    assert result.passed, result.report
 
 
 @pytest.mark.parametrize("testcase", ["rgmii_tx_pins", "rgmii_rx_pins"])
 def test_rgmii(testcase):
-    run(rgmii_model(), "tb_mac_1g", testcase)
+    result = run(rgmii_model(), "tb_mac_1g", testcase)
+    assert result.passed, result.report

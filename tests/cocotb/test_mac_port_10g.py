@@ -17,4 +17,5 @@ def model():
 
 
 def test_fifos_and_statistics():
-    cocotb_runner.run(model(), "tb_mac_port_10g", "fifos_and_statistics")
+    result = cocotb_runner.run(model(), "tb_mac_port_10g", "fifos_and_statistics")
+    assert result.passed, result.report

@@ -7,6 +7,7 @@ from amaranth.sim import Simulator
 
 from amnic.mac.xgmii_rx import XgmiiReceiver
 from amnic.mac.xgmii_tx import XgmiiTransmitter
+from amnic.sim.stream_tb import put_packets
 from amnic.sim.xgmii_model import decode, encode, fcs
 
 
@@ -16,15 +17,7 @@ def run_tx(packets, cycles, ifg=12):
 
     async def source(ctx):
         ctx.set(dut.ifg, ifg)
-        for p in packets:
-            beats = [p[i:i + 8] for i in range(0, len(p), 8)]
-            for j, b in enumerate(beats):
-                ctx.set(dut.i.payload.data, int.from_bytes(b.ljust(8, b"\0"), "little"))
-                ctx.set(dut.i.payload.keep, (1 << len(b)) - 1)
-                ctx.set(dut.i.payload.last, j == len(beats) - 1)
-                ctx.set(dut.i.valid, 1)
-                await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
+        await put_packets(ctx, dut.i, [(p, 0) for p in packets])
 
     async def monitor(ctx):
         for _ in range(cycles):
