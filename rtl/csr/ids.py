@@ -7,7 +7,19 @@ dump. A block keeps its id for life; incompatible register-map changes bump the 
 
 from .regmap import fourcc
 
-__all__ = ["MAC_STATISTICS"]
+__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS"]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
 MAC_STATISTICS = fourcc("MSTA")
+
+#: :class:`amnic.flow.rss.Rss` ("RSSI"): Toeplitz key and indirection table.
+RSS = fourcc("RSSI")
+
+#: :class:`amnic.flow.table.FlowTable` ("FLOW"): exact-match flow table.
+FLOW_TABLE = fourcc("FLOW")
+
+#: :class:`amnic.flow.acl.Acl` ("ACLT"): ternary access-control rules.
+ACL = fourcc("ACLT")
+
+#: :class:`amnic.flow.meter.MeterBank` ("METR"): token-bucket policers.
+METERS = fourcc("METR")
