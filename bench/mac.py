@@ -142,25 +142,34 @@ def throughput_table(progress=None):
     return rows
 
 
+#: The synthesized designs: table label -> (core name, generator parameters).
+RESOURCE_VARIANTS = {
+    "mac_10g without PAUSE/PFC": ("mac_10g", {"flow_control": False}),
+    "mac_10g with PAUSE/PFC": ("mac_10g", {"flow_control": True}),
+    "mac_10g_ptp (tod96) without PAUSE/PFC": ("mac_10g_ptp", {"flow_control": False}),
+    "mac_10g_ptp (tod96) with PAUSE/PFC": ("mac_10g_ptp", {"flow_control": True}),
+    "mac_port_10g (MAC + FIFOs + statistics)": ("mac_port_10g", {}),
+}
+
+
 def resources(progress=None):
     """LUT/FF/CARRY/BRAM of the MAC variants from Yosys synth_xilinx (UltraScale+)."""
     from amnic.bench.synth import synthesize
+    from amnic.cli import cores
     from amnic.cli.export import export_verilog
-    from amnic.mac.mac_10g import Mac10G
 
-    variants = {
-        "mac_10g without PAUSE/PFC": lambda: Mac10G(flow_control=False),
-        "mac_10g with PAUSE/PFC": lambda: Mac10G(flow_control=True),
-    }
     out = {}
-    for name, factory in variants.items():
-        verilog, _ = export_verilog(factory(), "amnic_mac_10g",
-                                    domains=(("tx", "tx"), ("rx", "rx")))
-        stats = synthesize(verilog, "amnic_mac_10g", target="xcup")
-        out[name] = {k: stats[k] for k in ("LUT", "FF", "CARRY", "MUXF", "BRAM18", "LUTRAM")
-                     if k in stats}
+    for label, (core_name, given) in RESOURCE_VARIANTS.items():
+        spec = cores.get(core_name)
+        values = spec.resolve(given)
+        top = spec.top_name(values)
+        verilog, _ = export_verilog(spec.build(values), top,
+                                    domains=spec.clock_domains(values))
+        stats = synthesize(verilog, top, target="xcup")
+        out[label] = {k: stats[k] for k in ("LUT", "FF", "CARRY", "MUXF", "BRAM", "LUTRAM")
+                      if k in stats}
         if progress:
-            progress(f"synthesized {name}")
+            progress(f"synthesized {label}")
     return out
 
 
@@ -209,11 +218,11 @@ def render(results):
               f"{lat['rx_without_flow_control']} |"]
     if "resources" in results:
         lines += ["", "## Resources (pyosys 0.70, synth_xilinx -family xcup -flatten -noiopad)",
-                  "", "| design | LUT | FF | CARRY | MUXF | BRAM18 | LUTRAM |",
+                  "", "| design | LUT | FF | CARRY | MUXF | BRAM (18 Kb) | LUTRAM |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for name, s in results["resources"].items():
             lines.append(f"| {name} | {s.get('LUT', 0)} | {s.get('FF', 0)} | "
-                         f"{s.get('CARRY', 0)} | {s.get('MUXF', 0)} | {s.get('BRAM18', 0)} | "
+                         f"{s.get('CARRY', 0)} | {s.get('MUXF', 0)} | {s.get('BRAM', 0)} | "
                          f"{s.get('LUTRAM', 0)} |")
     if "simulation_speed" in results:
         lines += ["", "## Simulation speed (cocotb line-rate test on the generated Verilog)", "",

@@ -155,13 +155,19 @@ class XgmiiReceiver(wiring.Component):
             emit(held, tail_lanes, 1, tail_user)
             m.d.sync += tail_valid.eq(0)
 
-        def report(**flags):
+        def report(*, unstarted=False, **flags):
+            """Status of the frame ending now; ``unstarted``: it never got past its start
+            (bad preamble/SFD or a misaligned /S/), so it has no length and no addresses."""
             st = self.status.payload
             m.d.sync += self.status.valid.eq(1)
-            m.d.sync += [
-                st.length.eq(length_sat),
-                st.broadcast.eq(bcast), st.multicast.eq(mcast), st.vlan.eq(vlan),
-            ]
+            if unstarted:
+                m.d.sync += [st.length.eq(0), st.broadcast.eq(0), st.multicast.eq(0),
+                             st.vlan.eq(0)]
+            else:
+                m.d.sync += [
+                    st.length.eq(length_sat),
+                    st.broadcast.eq(bcast), st.multicast.eq(mcast), st.vlan.eq(vlan),
+                ]
             values = [flags.get(name, 0) for name in ("fcs_error", "framing_error", "runt",
                                                        "oversize")]
             m.d.sync += [
@@ -195,11 +201,10 @@ class XgmiiReceiver(wiring.Component):
                     with m.If(preamble_ok):
                         m.d.sync += state.eq(_State.DATA)
                     with m.Else():
-                        report(framing_error=1)
+                        report(unstarted=True, framing_error=1)
                 with m.Elif(start_any):
                     # /S/ on a lane where no frame may start (802.3 clause 46.3.1.2).
-                    m.d.sync += [length.eq(0), bcast.eq(0), mcast.eq(0), vlan.eq(0)]
-                    report(framing_error=1)
+                    report(unstarted=True, framing_error=1)
             with m.Case(_State.DATA):
                 m.d.comb += crc.valid.eq(1)
                 m.d.sync += length.eq(length_sat)

@@ -97,3 +97,46 @@ def test_rx_frames_and_status():
         assert st.fcs_error == 0 and st.framing_error == 0
         if length <= 1518:
             assert data == p and st.length == length
+
+
+def test_rx_badly_started_frames_report_no_length_or_flags():
+    """A frame with a broken preamble and a misaligned /S/ (802.3 clause 46.3.1.2) each give
+    one framing-error status with length 0 and no cast/VLAN flags, whatever came before."""
+    dut = XgmiiReceiver()
+    tagged_broadcast = b"\xff" * 6 + bytes(range(6)) + b"\x81\x00\x00\x05\x08\x00" + bytes(100)
+    follower = bytes(range(1, 61))
+    frames = [tagged_broadcast, tagged_broadcast, follower]
+    words = encode([p + fcs(p) for p in frames], gaps=[40, 40, 12], start_lanes=[0, 0, 0])
+    starts = [i for i, (d, c) in enumerate(words) if c & 1 and d & 0xFF == 0xFB]
+    d, c = words[starts[1]]
+    words[starts[1]] = (d ^ (0xFF << 24), c)  # the second frame's preamble is broken
+    gap = starts[2] - 2  # an idle word before the third frame: /S/ on lane 2
+    d, c = words[gap]
+    assert c == 0xFF
+    words[gap] = (d & ~(0xFF << 16) | 0xFB << 16, c)
+    stats = []
+
+    async def drive(ctx):
+        for d, c in words:
+            ctx.set(dut.xgmii.rxd, d)
+            ctx.set(dut.xgmii.rxc, c)
+            await ctx.tick()
+
+    async def monitor(ctx):
+        while True:
+            _, _, st_valid, st = await ctx.tick().sample(dut.status.valid, dut.status.payload)
+            if st_valid:
+                stats.append(st)
+
+    sim = Simulator(dut)
+    sim.add_clock(6.4e-9)
+    sim.add_testbench(drive)
+    sim.add_testbench(monitor, background=True)
+    sim.run()
+    assert len(stats) == 4
+    first, broken, misaligned, last = stats
+    assert first.good and first.broadcast and first.vlan and first.length == 122
+    for st in (broken, misaligned):
+        assert st.framing_error and not st.good
+        assert (st.length, st.broadcast, st.multicast, st.vlan) == (0, 0, 0, 0)
+    assert last.good and last.length == 64 and not last.broadcast and not last.vlan
