@@ -419,3 +419,60 @@ async def flow_control_pause(dut):
         assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
         assert pkt[MACControlPause].pause_time == time, pkt.show(dump=True)
         assert pkt.src == "02:00:00:ab:cd:ef"
+
+
+@cocotb.test()
+async def flow_control_pfc(dut):
+    """802.1Qbb PFC on the generated Verilog: a received PFC frame pauses exactly the enabled
+    priorities for their own quanta x 8 cycles and is not delivered; PFC requests send PFC
+    frames (XOFF with the configured quanta, then XON) that scapy parses."""
+    from scapy.contrib.mac_control import MACControlClassBasedFlowControl
+    from scapy.layers.l2 import Ether
+
+    tb = Tb(dut)
+    source = tb.xgmii_source()
+    await tb.reset()
+    rng = random.Random(17)
+    times = {1: 30, 5: 60}
+
+    pfc = Ether(dst="01:80:c2:00:00:01", src="02:00:00:00:00:09", type=0x8808) \
+        / MACControlClassBasedFlowControl(
+            **{f"c{p}_enabled": 1 for p in times},
+            **{f"c{p}_pause_time": t for p, t in times.items()})
+    await source.send(XgmiiFrame.from_payload(bytes(pfc).ljust(60, b"\0")))
+    await source.wait()
+    expected = sum(1 << p for p in times)
+    while int(dut.rx_pfc_paused.value) != expected:
+        await RisingEdge(dut.rx_clk)
+    assert not dut.rx_paused.value, "PFC paused the whole link"
+    paused_at = cocotb.utils.get_sim_time("ps") // PERIOD_PS
+    released = {}
+    while len(released) < len(times):
+        await RisingEdge(dut.rx_clk)
+        now = cocotb.utils.get_sim_time("ps") // PERIOD_PS
+        state = int(dut.rx_pfc_paused.value)
+        for p in times:
+            if p not in released and not state >> p & 1:
+                released[p] = now - paused_at
+    for p, quanta in times.items():
+        assert quanta * 8 - 8 <= released[p] <= quanta * 8 + 8, (p, released[p])
+    # The PFC frame was consumed; the next user frame is the first one delivered.
+    user = build_frame(90, rng, 3)
+    await source.send(XgmiiFrame.from_payload(user))
+    got = await tb.axis_rx.recv()
+    assert bytes(got.tdata) == user
+
+    # Sending PFC: XOFF for priorities 0 and 3 while requested, then XON for them.
+    dut.pfc_req.value = 0b0000_1001
+    xoff = await tb.xgmii_sink.recv()
+    dut.pfc_req.value = 0
+    xon = await tb.xgmii_sink.recv()
+    for wire, time in ((xoff, 0xFFFF), (xon, 0)):
+        assert wire.check_fcs()
+        pkt = Ether(bytes(wire.get_payload()))
+        assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
+        layer = pkt[MACControlClassBasedFlowControl]
+        enabled = [getattr(layer, f"c{p}_enabled") for p in range(8)]
+        assert enabled == [1, 0, 0, 1, 0, 0, 0, 0], pkt.show(dump=True)
+        assert [getattr(layer, f"c{p}_pause_time") for p in (0, 3)] == [time, time]
+        assert pkt.src == "02:00:00:ab:cd:ef"

@@ -26,6 +26,7 @@ def model():
     "rx_random_frames_zero_loss",
     "rx_bad_input",
     "flow_control_pause",
+    "flow_control_pfc",
 ])
 def test_mac_10g(testcase):
     result = cocotb_runner.run(model(), "tb_mac_10g", testcase)
