@@ -48,6 +48,10 @@ class RegisterFile(wiring.Component):
     ``set`` (In)
         ``W1C`` registers: bits the core sets this cycle (an event happened). A bit both set
         and written with 1 in one cycle ends set, so no event is lost.
+    ``load`` and ``load_en`` (In)
+        ``RW`` registers: when ``load_en`` is 1 the register takes ``load`` (the core returns
+        a result in it, e.g. a table entry read back); this wins over a bus write in the same
+        cycle.
 
     Bus behaviour: always ready, the response (``done``) follows one cycle after the request;
     ``WO`` registers read as 0; reading an unoccupied offset returns 0 with ``error``; writes
@@ -71,6 +75,8 @@ class RegisterFile(wiring.Component):
             "read": Out(_group(block, (Access.RC,), lambda r: Out(1))),
             "clear": Out(_group(block, (Access.W1S,), lambda r: In(r.width))),
             "set": Out(_group(block, (Access.W1C,), lambda r: In(r.width))),
+            "load": Out(_group(block, (Access.RW,), lambda r: In(r.width))),
+            "load_en": Out(_group(block, (Access.RW,), lambda r: In(1))),
         })
 
     def elaborate(self, platform):
@@ -112,6 +118,9 @@ class RegisterFile(wiring.Component):
         for name in self.set.signature.members:
             value = getattr(self.value, name)
             m.d.sync += value.eq((value & ~self._ones[name]) | getattr(self.set, name))
+        for name in self.load.signature.members:
+            with m.If(getattr(self.load_en, name)):
+                m.d.sync += getattr(self.value, name).eq(getattr(self.load, name))
         return m
 
     def _word(self, m, register, half, wdata, wmask, shadow, respond):

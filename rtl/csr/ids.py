@@ -7,7 +7,7 @@ dump. A block keeps its id for life; incompatible register-map changes bump the 
 
 from .regmap import fourcc
 
-__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS"]
+__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES"]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
 MAC_STATISTICS = fourcc("MSTA")
@@ -23,3 +23,6 @@ ACL = fourcc("ACLT")
 
 #: :class:`amnic.flow.meter.MeterBank` ("METR"): token-bucket policers.
 METERS = fourcc("METR")
+
+#: :class:`amnic.flow.vxlan.EncapTemplates` ("VXTP"): VXLAN encapsulation templates.
+VXLAN_TEMPLATES = fourcc("VXTP")

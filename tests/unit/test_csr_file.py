@@ -40,6 +40,12 @@ def test_register_file_access_types():
         await write_register(ctx, bus, BLOCK["wide"], 0x0102_0304_0506_0708)
         assert ctx.get(dut.value.wide) == 0x0102_0304_0506_0708
         assert await read_register(ctx, bus, BLOCK["wide"]) == 0x0102_0304_0506_0708
+        # RW loaded by the core wins over a bus write in the same cycle.
+        ctx.set(dut.load.config, 0xCAFE)
+        ctx.set(dut.load_en.config, 1)
+        await ctx.tick()
+        ctx.set(dut.load_en.config, 0)
+        assert await read_register(ctx, bus, BLOCK["config"]) == 0xCAFE
         # WO: strobe once, reads as 0.
         await bus_write(ctx, bus, 0x20, 77)
         assert ctx.get(dut.value.command) == 77
