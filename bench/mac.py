@@ -152,24 +152,59 @@ RESOURCE_VARIANTS = {
 }
 
 
-def resources(progress=None):
-    """LUT/FF/CARRY/BRAM of the MAC variants from Yosys synth_xilinx (UltraScale+)."""
-    from amnic.bench.synth import synthesize
+def _generate(core_name, given):
+    """Verilog and top-level name of a registered core with parameters ``given``."""
     from amnic.cli import cores
     from amnic.cli.export import export_verilog
 
+    spec = cores.get(core_name)
+    values = spec.resolve(given)
+    top = spec.top_name(values)
+    verilog, _ = export_verilog(spec.build(values), top, domains=spec.clock_domains(values))
+    return verilog, top
+
+
+def resources(progress=None):
+    """LUT/FF/CARRY/BRAM of the MAC variants from Yosys synth_xilinx (UltraScale+)."""
+    from amnic.bench.synth import synthesize
+
     out = {}
     for label, (core_name, given) in RESOURCE_VARIANTS.items():
-        spec = cores.get(core_name)
-        values = spec.resolve(given)
-        top = spec.top_name(values)
-        verilog, _ = export_verilog(spec.build(values), top,
-                                    domains=spec.clock_domains(values))
+        verilog, top = _generate(core_name, given)
         stats = synthesize(verilog, top, target="xcup")
         out[label] = {k: stats[k] for k in ("LUT", "FF", "CARRY", "MUXF", "BRAM", "LUTRAM")
                       if k in stats}
         if progress:
             progress(f"synthesized {label}")
+    return out
+
+
+#: Designs placed and routed on ECP5 (LFE5U-45F, CABGA381): label -> (core, parameters, MHz).
+ECP5_VARIANTS = {
+    "mac_1g (GMII)": ("mac_1g", {"phy": "gmii"}, 125.0),
+    "mac_1g (RGMII)": ("mac_1g", {"phy": "rgmii"}, 125.0),
+    "mac_10g without PAUSE/PFC": ("mac_10g", {"flow_control": False}, 156.25),
+}
+
+
+def ecp5_timing(progress=None):
+    """LUT4/FF and routed Fmax per clock on ECP5 (Yosys synth_ecp5 + nextpnr-ecp5)."""
+    import tempfile
+
+    from amnic.bench.synth import place_and_route_ecp5, synthesize
+
+    out = {}
+    for label, (core_name, given, mhz) in ECP5_VARIANTS.items():
+        verilog, top = _generate(core_name, given)
+        with tempfile.TemporaryDirectory(prefix="amnic-ecp5-") as tmp:
+            netlist = Path(tmp) / f"{top}.json"
+            stats = synthesize(verilog, top, target="ecp5", json_netlist=netlist)
+            routed = place_and_route_ecp5(netlist, device="45k", package="CABGA381",
+                                          freq_mhz=mhz)
+        out[label] = {"LUT4": stats["LUT"], "FF": stats["FF"], "target_mhz": mhz,
+                      "fmax_mhz": routed["fmax_mhz"]}
+        if progress:
+            progress(f"placed and routed {label} on ECP5")
     return out
 
 
@@ -224,6 +259,13 @@ def render(results):
             lines.append(f"| {name} | {s.get('LUT', 0)} | {s.get('FF', 0)} | "
                          f"{s.get('CARRY', 0)} | {s.get('MUXF', 0)} | {s.get('BRAM', 0)} | "
                          f"{s.get('LUTRAM', 0)} |")
+    if "ecp5" in results:
+        lines += ["", "## ECP5 (LFE5U-45F, pyosys synth_ecp5 + nextpnr-ecp5, out of context)", "",
+                  "| design | LUT4 | FF | target MHz | routed Fmax MHz per clock |",
+                  "|---|---:|---:|---:|---|"]
+        for name, s in results["ecp5"].items():
+            fmax = ", ".join(f"{c} {f:.1f}" for c, f in sorted(s["fmax_mhz"].items()))
+            lines.append(f"| {name} | {s['LUT4']} | {s['FF']} | {s['target_mhz']:g} | {fmax} |")
     if "simulation_speed" in results:
         lines += ["", "## Simulation speed (cocotb line-rate test on the generated Verilog)", "",
                   "| simulator | simulated ns / s | cycles / s |", "|---|---:|---:|"]
@@ -254,6 +296,7 @@ def main(argv=None):
     }
     if not args.quick:
         results["resources"] = resources(progress)
+        results["ecp5"] = ecp5_timing(progress)
         results["simulation_speed"] = simulation_speed(progress)
     results["elapsed_s"] = round(time.time() - start, 1)
     table = render(results)

@@ -190,8 +190,9 @@ def parse_stat_text(log):
     return modules
 
 
-def _run_tool(argv, log_path, timeout, memory_mb, what):
-    """Run ``argv`` with stdout+stderr in ``log_path``; raise :class:`ToolError` on failure."""
+def _run_tool(argv, log_path, timeout, memory_mb, what, cwd=None):
+    """Run ``argv`` (in ``cwd``) with stdout+stderr in ``log_path``; raise :class:`ToolError`
+    on failure."""
 
     def limit_memory():
         size = memory_mb * 1024 * 1024
@@ -200,7 +201,7 @@ def _run_tool(argv, log_path, timeout, memory_mb, what):
     with open(log_path, "w") as log:
         # A session of its own, so that a timeout also ends the helpers it started (yosys-abc).
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
             preexec_fn=limit_memory if memory_mb else None,
         )
         try:
@@ -420,15 +421,18 @@ def place_and_route_ecp5(json_netlist, device="25k", package="CABGA381", freq_mh
         failed or timed out.
     """
     tool = _nextpnr_ecp5()
-    argv = [tool, f"--{device}", "--package", package, "--json", str(Path(json_netlist)),
-            "--freq", f"{freq_mhz:g}", "--seed", str(seed)]
+    # The WebAssembly build sees only its working directory: run it where the netlist is.
+    netlist = Path(json_netlist).resolve()
+    argv = [tool, f"--{device}", "--package", package, "--json", netlist.name,
+            "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+            "--timing-allow-fail"]  # report the achieved Fmax instead of failing
     if out_of_context:
         argv.append("--out-of-context")
     with tempfile.TemporaryDirectory(prefix="amnic-pnr-") as tmp:
         log = Path(tmp) / "nextpnr.log"
         start = time.monotonic()
         try:
-            _run_tool(argv, log, timeout, memory_mb, "nextpnr-ecp5")
+            _run_tool(argv, log, timeout, memory_mb, "nextpnr-ecp5", cwd=netlist.parent)
         finally:
             if keep_log is not None and log.exists():
                 shutil.copyfile(log, keep_log)

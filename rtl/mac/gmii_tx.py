@@ -104,19 +104,29 @@ class GmiiTransmitter(wiring.Component):
         with m.If(sent & (length != 0xFFFF)):
             m.d.sync += length.eq(length + 1)
 
+        # The FCS and the classifier take each byte from the output register, a cycle after it
+        # was chosen, which keeps the byte multiplexer and the CRC in separate register stages.
+        # The first FCS byte is taken from the CRC state that includes the last data byte.
+        summed = Signal()  # this cycle's txd is covered by the FCS
+        summed_out = Signal()  # ... the byte on the outputs now
+        started = Signal()  # a frame's first preamble byte is on the outputs: restart the FCS
+        m.d.sync += [summed_out.eq(summed), started.eq(0)]
         m.d.comb += [
-            crc.data.eq(txd),
+            crc.clear.eq(started),
+            classify.clear.eq(started),
+            crc.data.eq(self.gmii.txd),
             crc.count.eq(1),
-            classify.data.eq(txd),
-            classify.valid.eq(crc.valid),
+            crc.valid.eq(summed_out),
+            classify.data.eq(self.gmii.txd),
+            classify.valid.eq(summed_out),
         ]
-        fcs = ~crc.crc
+        fcs = ~Mux(summed_out, crc.next, crc.crc)
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.i.valid & (gap >= ifg)):
                     m.d.comb += [txd.eq(PREAMBLE_BYTE), tx_en.eq(1)]
-                    m.d.comb += [crc.clear.eq(1), classify.clear.eq(1)]
+                    m.d.sync += started.eq(1)
                     m.d.sync += [count.eq(1), length.eq(0), bad.eq(0), underrun.eq(0)]
                     m.next = "PREAMBLE"
 
@@ -142,7 +152,7 @@ class GmiiTransmitter(wiring.Component):
                     m.d.comb += finished.eq(1)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.comb += [txd.eq(self.i.payload.data), crc.valid.eq(1)]
+                    m.d.comb += [txd.eq(self.i.payload.data), summed.eq(1)]
                     with m.If(self.i.payload.last):
                         m.d.sync += count.eq(0)
                         with m.If(length + 1 < MIN_PAYLOAD_LEN):
@@ -151,7 +161,7 @@ class GmiiTransmitter(wiring.Component):
                             m.next = "FCS"
 
             with m.State("PAD"):
-                m.d.comb += [txd.eq(0), tx_en.eq(1), sent.eq(1), crc.valid.eq(1)]
+                m.d.comb += [txd.eq(0), tx_en.eq(1), sent.eq(1), summed.eq(1)]
                 with m.If(length + 1 == MIN_PAYLOAD_LEN):
                     m.next = "FCS"
 
