@@ -5,7 +5,10 @@ testbench context and the target's bus interface (``dut.bus``). Offsets are byte
 a :class:`~amnic.csr.regmap.RegisterBlock`.
 """
 
-__all__ = ["RegisterBusError", "bus_read", "bus_write", "read_register", "write_register"]
+__all__ = [
+    "RegisterBusError", "bus_read", "bus_write", "read_register", "write_register",
+    "SimulatorBackend",
+]
 
 
 class RegisterBusError(Exception):
@@ -65,3 +68,25 @@ async def write_register(ctx, bus, register, value):
     for half, offset in enumerate(register.words):
         if await bus_write(ctx, bus, offset, (value >> (32 * half)) & 0xFFFF_FFFF):
             raise RegisterBusError(f"error writing {register.name} at {offset:#x}")
+
+
+class SimulatorBackend:
+    """Register access from an Amaranth simulator testbench (``ctx``) over a register bus.
+
+    Raises :class:`~amnic.sim.csr_bus.RegisterBusError` when the target flags an error.
+    """
+
+    def __init__(self, ctx, bus, *, base=0):
+        self.ctx = ctx
+        self.bus = bus
+        self.base = base
+
+    async def read(self, offset):
+        rdata, error = await bus_read(self.ctx, self.bus, self.base + offset)
+        if error:
+            raise RegisterBusError(f"error reading offset {offset:#x}")
+        return rdata
+
+    async def write(self, offset, value):
+        if await bus_write(self.ctx, self.bus, self.base + offset, value):
+            raise RegisterBusError(f"error writing offset {offset:#x}")

@@ -8,7 +8,8 @@ come from that description, never from copies.
 
 Register access goes through a *backend*: any object with ``async read(offset) -> int`` and
 ``async write(offset, value)`` on 32-bit words at byte offsets of the block. The same driver
-therefore runs on the Amaranth simulator (:class:`SimulatorBackend`), on cocotb or over PCIe.
+therefore runs on the Amaranth simulator (:class:`amnic.sim.csr_bus.SimulatorBackend`), on
+cocotb or over PCIe.
 
 Insertion: if one of the key's ``2 * ways`` candidate slots is empty the key goes there.
 Otherwise a breadth-first search over displacements looks for the shortest chain of moves
@@ -33,37 +34,13 @@ from amnic.flow.hash import FlowHashes
 from amnic.flow.key import FLOW_KEY_BITS
 from amnic.flow.table import ACTION_WORDS, KEY_WORDS, REGISTERS, Command
 
-from .csr_bus import RegisterBusError, bus_read, bus_write
-
 __all__ = [
-    "SimulatorBackend", "FlowTableError", "TableFullError", "DuplicateKeyError",
+    "FlowTableError", "TableFullError", "DuplicateKeyError",
     "CommandRejectedError", "FlowCounters", "SlotContents", "CuckooShadow", "FlowTableDriver",
 ]
 
 #: Register-map major version this driver understands.
 MAJOR_VERSION = 1
-
-
-class SimulatorBackend:
-    """Register access from an Amaranth simulator testbench (``ctx``) over a register bus.
-
-    Raises :class:`~amnic.sim.csr_bus.RegisterBusError` when the target flags an error.
-    """
-
-    def __init__(self, ctx, bus, *, base=0):
-        self.ctx = ctx
-        self.bus = bus
-        self.base = base
-
-    async def read(self, offset):
-        rdata, error = await bus_read(self.ctx, self.bus, self.base + offset)
-        if error:
-            raise RegisterBusError(f"error reading offset {offset:#x}")
-        return rdata
-
-    async def write(self, offset, value):
-        if await bus_write(self.ctx, self.bus, self.base + offset, value):
-            raise RegisterBusError(f"error writing offset {offset:#x}")
 
 
 class FlowTableError(Exception):

@@ -18,6 +18,8 @@ independently of the RTL (:mod:`amnic.flow.rss`), so the two can be compared:
 import ipaddress
 from dataclasses import dataclass, field
 
+from amnic.net.headers import IPPROTO_TCP, IPPROTO_UDP
+
 __all__ = [
     "KEY_BYTES", "MS_KEY", "MS_IPV4_VECTORS", "MS_IPV6_VECTORS", "HashTypes", "RssModel",
     "toeplitz_hash", "rss_input", "tuple_length", "IPPROTO_TCP", "IPPROTO_UDP",
@@ -47,8 +49,6 @@ MS_IPV6_VECTORS = (
      0x4B61E985, 0x02D1FEEF),
 )
 
-IPPROTO_TCP = 6  # RFC 793
-IPPROTO_UDP = 17  # RFC 768
 
 
 def toeplitz_hash(key, data):

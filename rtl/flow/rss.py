@@ -33,6 +33,7 @@ from amnic.csr.bus import RegisterBusSignature
 from amnic.csr.file import RegisterFile
 from amnic.csr.ids import RSS
 from amnic.csr.regmap import Access, Field, Register, RegisterBlock, version
+from amnic.net.headers import IPPROTO_TCP, IPPROTO_UDP
 
 from .key import FlowKey
 
@@ -56,8 +57,6 @@ MS_DEFAULT_KEY = bytes.fromhex(
 #: The payload shape of a hash request that carries nothing alongside.
 NO_PAYLOAD = unsigned(0)
 
-IPPROTO_TCP = 6  # RFC 793
-IPPROTO_UDP = 17  # RFC 768
 
 
 def ToeplitzInput(input_bytes, payload=NO_PAYLOAD):

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from amnic.csr import Access, Field, Register, RegisterBlock, RegisterFile, version
 from amnic.csr.bus import RegisterBusSignature
 from amnic.csr.ids import VXLAN_TEMPLATES
+from amnic.net.window import balanced_sum, fold16
 
 __all__ = [
     "EncapTemplate", "TEMPLATE_BITS", "TEMPLATE_WORDS", "ENCAP_MAX_BYTES", "REGISTERS",
@@ -176,24 +177,14 @@ class EncapHeader(data.Struct):
     length: 7  #: 50 (IPv4) or 70 (IPv6)
 
 
-def _ones_add(a, b):
-    """Ones'-complement sum of two 16-bit values (end-around carry)."""
-    s = a + b
-    return (s[:16] + s[16])[:16]
-
-
-def _ones_sum(words):
-    """Ones'-complement sum of 16-bit values, as a balanced tree."""
-    words = list(words)
-    while len(words) > 1:
-        pairs = [_ones_add(words[i], words[i + 1]) for i in range(0, len(words) - 1, 2)]
-        words = pairs + (words[-1:] if len(words) % 2 else [])
-    return words[0]
-
-
 def _be(value, nbytes):
     """The bytes of ``value`` in network order, as a list of 8-bit slices."""
     return [value[8 * (nbytes - 1 - i):8 * (nbytes - i)] for i in range(nbytes)]
+
+
+def _ones_sum_of(words):
+    """Ones'-complement sum (RFC 1071) of 16-bit values."""
+    return fold16(balanced_sum(words))
 
 
 def _words(byte_list):
@@ -250,9 +241,9 @@ class EncapHeaderBuilder(wiring.Component):
             m.d.sync += [
                 s1_valid.eq(self.i.valid),
                 s1.eq(req),
-                s1_ip4_sum.eq(_ones_sum(_words(ip4_header))),
-                s1_pseudo.eq(Mux(t.ipv6, _ones_sum(_words(pseudo6) + common),
-                                 _ones_sum(_words(pseudo4) + common))),
+                s1_ip4_sum.eq(_ones_sum_of(_words(ip4_header))),
+                s1_pseudo.eq(Mux(t.ipv6, _ones_sum_of(_words(pseudo6) + common),
+                                 _ones_sum_of(_words(pseudo4) + common))),
                 s1_udp_len.eq(udp_len),
                 s1_sport.eq(sport),
             ]
@@ -260,7 +251,7 @@ class EncapHeaderBuilder(wiring.Component):
         # Stage 2: checksums and bytes.
         o = self.o.payload
         t1 = s1.template
-        udp_sum = ~_ones_add(s1_pseudo, s1.inner_sum)
+        udp_sum = ~fold16(s1_pseudo + s1.inner_sum)
         udp_csum = Mux(udp_sum == 0, 0xFFFF, udp_sum)[:16]  # RFC 768: 0 is sent as all ones
         udp_csum = Mux(t1.ipv6 | t1.udp_checksum, udp_csum, 0)
         ip4_csum = (~s1_ip4_sum)[:16]

@@ -58,6 +58,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
+from amnic.net.window import balanced_sum, fold16
 from amnic.stream import PacketLayout, PacketSignature
 
 __all__ = ["RequestLayout", "ErrorLayout", "ChecksumInserter"]
@@ -108,27 +109,6 @@ class ErrorLayout(data.Struct):
     ipv4_range: 1
     ipv4_header: 1
     oversize: 1
-
-
-def _tree_sum(values):
-    """Sum of ``values`` as a balanced tree of two-input adders (each widens by one bit)."""
-    values = list(values)
-    while len(values) > 1:
-        pairs = [values[k] + values[k + 1] for k in range(0, len(values) - 1, 2)]
-        values = pairs + values[len(values) & ~1:]
-    return values[0]
-
-
-def _fold(value):
-    """Fold an unsigned sum of 16-bit words into its 16-bit ones'-complement sum (RFC 1071).
-
-    Each fold adds the high part to the low 16 bits (the end-around carry). Once a fold has left
-    at most 17 bits, the value is at most 0xFFFF + 0xFFFF, so one more fold cannot carry.
-    """
-    value = value[:16] + value[16:]
-    while len(value) > 17:
-        value = value[:16] + value[16:]
-    return (value[:16] + value[16:])[:16]
 
 
 def _swap(value):
@@ -363,7 +343,7 @@ class ChecksumInserter(wiring.Component):
         p2 = Signal(meta_layout)
         p2_l4 = Signal(self.width)
         p2_ip = Signal(self.width)
-        m.d.sync += [p2.eq(p1), p2.nbytes.eq(_tree_sum(p1_keep))]
+        m.d.sync += [p2.eq(p1), p2.nbytes.eq(balanced_sum(p1_keep))]
         for n in range(lanes):
             byte = p1_data.word_select(n, 8)
             keep = p1_keep[n]
@@ -378,7 +358,7 @@ class ChecksumInserter(wiring.Component):
         def word_groups(masked):
             values = [Cat(masked.word_select(2 * k + 1, 8), masked.word_select(2 * k, 8))
                       for k in range(words)]
-            return [_tree_sum(values[k:k + 8]) for k in range(0, words, 8)]
+            return [balanced_sum(values[k:k + 8]) for k in range(0, words, 8)]
 
         l4_groups = word_groups(p2_l4)
         ip_groups = word_groups(p2_ip)
@@ -396,8 +376,8 @@ class ChecksumInserter(wiring.Component):
         p4 = Signal(meta_layout)
         m.d.sync += [
             p4.eq(p3),
-            l4_acc.eq(Mux(p3.first, 0, l4_acc) + _tree_sum(p3_l4)),
-            ip_acc.eq(Mux(p3.first, 0, ip_acc) + _tree_sum(p3_ip)),
+            l4_acc.eq(Mux(p3.first, 0, l4_acc) + balanced_sum(p3_l4)),
+            ip_acc.eq(Mux(p3.first, 0, ip_acc) + balanced_sum(p3_ip)),
         ]
 
         # p4: after a packet's last beat (or an oversize packet's trigger beat), judge the
@@ -422,11 +402,11 @@ class ChecksumInserter(wiring.Component):
             ]
         bad = flags.as_value().any()
 
-        l4_sum = _fold(l4_acc)
+        l4_sum = fold16(l4_acc)
         l4_sum = Mux(r4.csum_start[0], _swap(l4_sum), l4_sum)  # words aligned on csum_start
         l4_value = Signal(16)
         m.d.comb += l4_value.eq(~l4_sum)
-        ip_sum = _fold(ip_acc)
+        ip_sum = fold16(ip_acc)
         ip_sum = Mux(r4.l3_offset[0], _swap(ip_sum), ip_sum)
 
         desc_in = Signal(_Descriptor)

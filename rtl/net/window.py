@@ -81,14 +81,18 @@ def balanced_sum(values, m=None, name="sum", hold_every=3):
 
 
 def fold16(value):
-    """Reduce a sum of 16-bit words to 16 bits by end-around carry (RFC 1071 section 2).
+    """Reduce a sum of 16-bit words of any width to 16 bits by end-around carry (RFC 1071
+    section 2).
 
-    Two folds bring any value of up to 31 bits below 2**16.
+    Each fold adds the high part to the low 16 bits. Once a fold has left at most 17 bits, the
+    value is at most 0xFFFF + 0xFFFF, so one more fold cannot carry.
     """
     if len(value) <= 16:
         return value
-    once = value[:16] + value[16:]
-    return (once[:16] + once[16:])[:16]
+    value = value[:16] + value[16:]
+    while len(value) > 17:
+        value = value[:16] + value[16:]
+    return (value[:16] + value[16:])[:16]
 
 
 def word_sum(vec, nbytes, mask=None, m=None, name="word_sum"):

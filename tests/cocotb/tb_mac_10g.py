@@ -369,6 +369,26 @@ async def rx_bad_input(dut):
     assert delivered == goods
 
 
+async def xoff_then_xon(tb, request, value):
+    """Raise the MAC's pause request ``request`` to ``value``, then drop it: the two MAC
+    control frames sent (XOFF, XON) as scapy packets with the pause time each should carry,
+    after checking their FCS, destination, EtherType and source (802.3 annex 31B)."""
+    from scapy.layers.l2 import Ether
+
+    request.value = value
+    xoff = await tb.xgmii_sink.recv()
+    request.value = 0
+    xon = await tb.xgmii_sink.recv()
+    frames = []
+    for wire, time in ((xoff, 0xFFFF), (xon, 0)):
+        assert wire.check_fcs()
+        pkt = Ether(bytes(wire.get_payload()))
+        assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
+        assert pkt.src == "02:00:00:ab:cd:ef"
+        frames.append((pkt, time))
+    return frames
+
+
 @cocotb.test()
 async def flow_control_pause(dut):
     """A received PAUSE stops new TX frames for quanta x 8 cycles and is not delivered; a
@@ -409,16 +429,8 @@ async def flow_control_pause(dut):
     assert bytes(got.tdata) == user
 
     # Sending PAUSE: XOFF while requested, XON (time 0) on release.
-    dut.pause_req.value = 1
-    xoff = await tb.xgmii_sink.recv()
-    dut.pause_req.value = 0
-    xon = await tb.xgmii_sink.recv()
-    for wire, time in ((xoff, 0xFFFF), (xon, 0)):
-        assert wire.check_fcs()
-        pkt = Ether(bytes(wire.get_payload()))
-        assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
+    for pkt, time in await xoff_then_xon(tb, dut.pause_req, 1):
         assert pkt[MACControlPause].pause_time == time, pkt.show(dump=True)
-        assert pkt.src == "02:00:00:ab:cd:ef"
 
 
 @cocotb.test()
@@ -463,16 +475,8 @@ async def flow_control_pfc(dut):
     assert bytes(got.tdata) == user
 
     # Sending PFC: XOFF for priorities 0 and 3 while requested, then XON for them.
-    dut.pfc_req.value = 0b0000_1001
-    xoff = await tb.xgmii_sink.recv()
-    dut.pfc_req.value = 0
-    xon = await tb.xgmii_sink.recv()
-    for wire, time in ((xoff, 0xFFFF), (xon, 0)):
-        assert wire.check_fcs()
-        pkt = Ether(bytes(wire.get_payload()))
-        assert pkt.dst == "01:80:c2:00:00:01" and pkt.type == 0x8808
+    for pkt, time in await xoff_then_xon(tb, dut.pfc_req, 0b0000_1001):
         layer = pkt[MACControlClassBasedFlowControl]
         enabled = [getattr(layer, f"c{p}_enabled") for p in range(8)]
         assert enabled == [1, 0, 0, 1, 0, 0, 0, 0], pkt.show(dump=True)
         assert [getattr(layer, f"c{p}_pause_time") for p in (0, 3)] == [time, time]
-        assert pkt.src == "02:00:00:ab:cd:ef"

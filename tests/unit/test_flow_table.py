@@ -26,14 +26,13 @@ from amnic.flow.table import (
     Command,
     FlowTable,
 )
-from amnic.sim.csr_bus import bus_read, bus_write
+from amnic.sim.csr_bus import SimulatorBackend, bus_read, bus_write
 from amnic.sim.flow_table_driver import (
     CommandRejectedError,
     CuckooShadow,
     DuplicateKeyError,
     FlowCounters,
     FlowTableDriver,
-    SimulatorBackend,
     TableFullError,
 )
 from amnic.sim.stream_tb import simulate
