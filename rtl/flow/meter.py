@@ -98,10 +98,15 @@ class MeterState(data.Struct):
 
 
 class MeterRequest(data.StructLayout):
-    """A packet to police: its meter, its length in bytes and a tag returned with the result."""
+    """A packet to police: its meter, its length in bytes and a tag returned with the result.
+
+    With ``bypass`` set the request touches no meter: its result is GREEN / PASS, in order with
+    the others (a pipeline sends its unmetered packets this way to keep one result per packet).
+    """
 
     def __init__(self, meters, tag_width):
-        super().__init__({"index": range(meters), "length": LENGTH_BITS, "tag": tag_width})
+        super().__init__({"index": range(meters), "length": LENGTH_BITS, "tag": tag_width,
+                          "bypass": 1})
 
 
 class MeterResult(data.StructLayout):
@@ -241,6 +246,7 @@ class MeterBank(wiring.Component):
                 "length": Signal(LENGTH_BITS, name=f"{name}_length"),
                 "tag": Signal(self.tag_width, name=f"{name}_tag"),
                 "now": Signal(TIME_BITS, name=f"{name}_now"),
+                "bypass": Signal(name=f"{name}_bypass"),
             }
 
         def shift(dst, src):
@@ -254,14 +260,20 @@ class MeterBank(wiring.Component):
                 s1["length"].eq(self.i.payload.length),
                 s1["tag"].eq(self.i.payload.tag),
                 s1["now"].eq(self.now),
+                s1["bypass"].eq(self.i.payload.bypass),
             ]
 
         # Stage 1: time since the meter's last refill. The requests in stages 2 and 3 have not
         # written their state yet; the nearest one to the same meter refilled it at its `now`.
+        # A bypassed request is no request to its meter.
         st1 = data.View(MeterState, st_rd.data)
         cfg1 = data.View(MeterConfig, cfg_rd.data)
-        last = Mux(s2["valid"] & (s2["index"] == s1["index"]), s2["now"],
-                   Mux(s3["valid"] & (s3["index"] == s1["index"]), s3["now"], st1.last))
+
+        def metering(s):
+            return s["valid"] & ~s["bypass"]
+
+        last = Mux(metering(s2) & (s2["index"] == s1["index"]), s2["now"],
+                   Mux(metering(s3) & (s3["index"] == s1["index"]), s3["now"], st1.last))
         elapsed = (s1["now"] - last)[:TIME_BITS]
         s2_state = Signal(MeterState)
         s2_cfg = Signal(MeterConfig)
@@ -305,7 +317,7 @@ class MeterBank(wiring.Component):
         filled = Mux(total > cap, cap, total)[:TOKEN_BITS]
         need = Cat(Const(0, RATE_FRAC_BITS), s3["length"])
         conform = filled >= need
-        enable = s3_cfg.enable
+        enable = s3_cfg.enable & ~s3["bypass"]
         green = conform | ~enable
         new_state = Signal(MeterState)
         m.d.comb += [
@@ -315,7 +327,7 @@ class MeterBank(wiring.Component):
             new_state.red.eq(base.red + ~green),
             st_wr.addr.eq(s3["index"]),
             st_wr.data.eq(new_state),
-            st_wr.en.eq(advance & s3["valid"]),
+            st_wr.en.eq(advance & metering(s3)),
         ]
         o = self.o.payload
         with m.If(advance):
@@ -327,7 +339,7 @@ class MeterBank(wiring.Component):
                                 Mux(s3_cfg.mode == MeterMode.DROP, MeterAction.DROP,
                                     MeterAction.MARK))),
             ]
-            with m.If(s3["valid"]):
+            with m.If(metering(s3)):
                 m.d.sync += [
                     wb[0]["valid"].eq(1),
                     wb[0]["index"].eq(s3["index"]),

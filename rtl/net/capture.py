@@ -41,6 +41,8 @@ class CaptureLayout(data.StructLayout):
         Sum of the 16-bit big-endian words at byte offsets ``window_len`` and up (words aligned
         to the start of the packet, an odd last byte padded with zero), not yet folded to 16
         bits: ``fold16(rest_sum)`` is the ones'-complement sum.
+    frame_sum : unsigned(REST_SUM_BITS)
+        The same sum over the whole packet.
     """
 
     def __init__(self, window_len):
@@ -49,6 +51,7 @@ class CaptureLayout(data.StructLayout):
             "window": 8 * window_len,
             "length": LENGTH_BITS,
             "rest_sum": REST_SUM_BITS,
+            "frame_sum": REST_SUM_BITS,
         })
 
 
@@ -113,6 +116,9 @@ class HeaderCapture(wiring.Component):
                          new_length[:LENGTH_BITS])
         new_rest = Signal(REST_SUM_BITS)
         m.d.comb += new_rest.eq(rest[:16] + rest[16:] + Mux(in_window, 0, beat_sum))
+        total = Signal(REST_SUM_BITS)
+        new_total = Signal(REST_SUM_BITS)
+        m.d.comb += new_total.eq(total[:16] + total[16:] + beat_sum)
 
         # The record is read straight from the slot registers, one cycle after the last beat:
         # the first beat of a packet clears the slots it does not write (the flip-flops' reset
@@ -121,7 +127,11 @@ class HeaderCapture(wiring.Component):
         m.d.comb += self.o.payload.window.eq(Cat(*stored))
         m.d.sync += self.o.valid.eq(self.i.valid & beat.last)
         with m.If(self.i.valid & beat.last):
-            m.d.sync += [self.o.payload.length.eq(length_sat), self.o.payload.rest_sum.eq(new_rest)]
+            m.d.sync += [
+                self.o.payload.length.eq(length_sat),
+                self.o.payload.rest_sum.eq(new_rest),
+                self.o.payload.frame_sum.eq(new_total),
+            ]
 
         with m.If(self.i.valid):
             for k in range(slots):
@@ -131,11 +141,12 @@ class HeaderCapture(wiring.Component):
                     with m.If(slot == 0):
                         m.d.sync += stored[k].eq(0)
             with m.If(beat.last):
-                m.d.sync += [slot.eq(0), length.eq(0), rest.eq(0)]
+                m.d.sync += [slot.eq(0), length.eq(0), rest.eq(0), total.eq(0)]
             with m.Else():
                 m.d.sync += [
                     slot.eq(Mux(in_window, slot + 1, slot)),
                     length.eq(length_sat),
                     rest.eq(new_rest),
+                    total.eq(new_total),
                 ]
         return m

@@ -112,6 +112,12 @@ class L3Info(data.Struct):
     ext_unparsed : unsigned(1)
         IPv6 only: the chain holds an extension header the parser does not step over (AH, ESP,
         Hop-by-Hop not first, ...) or more extension headers than it steps over.
+    head : unsigned(16)
+        The first 16-bit word of the header as it is: IPv4 version, IHL and TOS; IPv6 version,
+        traffic class and the top flow-label bits. With ``header_checksum`` it lets a rewrite
+        of the DSCP/ECN bits update checksums incrementally (RFC 1624).
+    header_checksum : unsigned(16)
+        IPv4 header checksum field as received (0 for IPv6).
     """
 
     kind: L3Kind
@@ -126,6 +132,8 @@ class L3Info(data.Struct):
     fragment: 1
     options: 1
     ext_unparsed: 1
+    head: 16
+    header_checksum: 16
 
 
 class TcpFlags(data.Struct):
@@ -237,6 +245,10 @@ class ParseResult(data.Struct):
     ----------
     frame_length : unsigned(16)
         Bytes in the frame, saturating at 65535.
+    frame_sum : unsigned(16)
+        Ones'-complement sum (RFC 1071) of the whole frame as big-endian 16-bit words (an odd
+        last byte padded with zero), folded with end-around carry: 0 only when every word is 0.
+        A VXLAN encapsulation uses it for the outer UDP checksum without reading the frame.
     outer : HeaderInfo
     vxlan : VxlanInfo
     inner : HeaderInfo
@@ -247,6 +259,7 @@ class ParseResult(data.Struct):
     """
 
     frame_length: 16
+    frame_sum: 16
     outer: HeaderInfo
     vxlan: VxlanInfo
     inner: HeaderInfo

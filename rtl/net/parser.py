@@ -16,6 +16,7 @@ from ..stream import PacketSignature
 from . import stages
 from .capture import HeaderCapture, window_length
 from .metadata import ParseResult
+from .window import fold16
 
 __all__ = ["PacketParser"]
 
@@ -170,6 +171,7 @@ class PacketParser(wiring.Component):
             head.length.eq(capture.o.payload.length),
             head.rest_sum.eq(capture.o.payload.rest_sum),
             head.outer.frame_end.eq(capture.o.payload.length),
+            head.res.frame_sum.eq(fold16(capture.o.payload.frame_sum)),
         ]
         outer_next = stages.candidates(stages.OUTER_NEXT_MIN, wlen)
         inner_eth = stages.candidates(stages.INNER_L2_MIN, wlen)

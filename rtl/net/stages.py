@@ -237,6 +237,8 @@ def _ip(m, b, go, base, is6, lvl_in, lvl, l3, err, window_len, hdr_bytes=None):
             l3.ttl.eq(ttl),
             l3.fragment.eq(fragment),
             l3.options.eq(~is6 & (ihl > 5)),
+            l3.head.eq(be_field(b, 0, 2)),
+            l3.header_checksum.eq(Mux(is6, 0, be_field(b, 10, 2))),
             lvl.cur.eq(end),
             lvl.nh.eq(proto),
             lvl.walk.eq(is6),

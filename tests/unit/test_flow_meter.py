@@ -54,7 +54,7 @@ class Recorder:
 
     def __init__(self, dut):
         self.dut = dut
-        self.requests = []  # (edge, index, length, tag, now)
+        self.requests = []  # (edge, index, length, tag, now, bypass)
         self.config_edges = []
 
     async def run(self, ctx):
@@ -64,7 +64,7 @@ class Recorder:
                 dut.i.valid, dut.i.ready, dut.i.payload, dut.now, bus.valid, bus.ready,
                 bus.write, bus.addr, bus.wdata):
             if iv and ir:
-                self.requests.append((edge, req.index, req.length, req.tag, now))
+                self.requests.append((edge, req.index, req.length, req.tag, now, req.bypass))
             if bv and br and bw and addr == COMMAND and wdata & 1:
                 self.config_edges.append(edge)
             edge += 1
@@ -78,10 +78,10 @@ def replay(meters, recorder, configs):
     assert len(configs) == len(recorder.config_edges)
     pending = list(zip(recorder.config_edges, configs, strict=True))
     out = []
-    for edge, index, length, _, now in recorder.requests:
+    for edge, index, length, _, now, bypass in recorder.requests:
         while pending and pending[0][0] + 2 <= edge:
             model.configure(*pending.pop(0)[1])
-        out.append(model.police(index, length, now))
+        out.append((GREEN, PASS) if bypass else model.police(index, length, now))
     for _, cfg in pending:
         model.configure(*cfg)
     return out, model
@@ -93,9 +93,9 @@ def as_pair(result):
 
 def run(dut, setup, requests, rng, *, idle=0.3, ready=0.7, gap_prob=0.0, gap=300,
         during=None, after=None, max_cycles=100_000):
-    """Run ``setup`` (an async function of ctx), then send ``requests`` ``(index, length)``
-    (tag = position), with ``during`` running alongside the traffic and ``after`` once every
-    result is in. Returns the recorder and the results."""
+    """Run ``setup`` (an async function of ctx), then send ``requests`` ``(index, length)`` or
+    ``(index, length, bypass)`` (tag = position), with ``during`` running alongside the traffic
+    and ``after`` once every result is in. Returns the recorder and the results."""
     rec = Recorder(dut)
     got = []
     started = {"go": False}
@@ -103,10 +103,11 @@ def run(dut, setup, requests, rng, *, idle=0.3, ready=0.7, gap_prob=0.0, gap=300
     async def source(ctx):
         await setup(ctx)
         started["go"] = True
-        for n, (index, length) in enumerate(requests):
+        for n, (index, length, *bypass) in enumerate(requests):
             if gap_prob and rng.random() < gap_prob:
                 await ctx.tick().repeat(gap)
-            await put(ctx, dut.i, {"index": index, "length": length, "tag": n & 0xFFFF},
+            await put(ctx, dut.i, {"index": index, "length": length, "tag": n & 0xFFFF,
+                                   "bypass": int(bool(bypass and bypass[0]))},
                       idle_prob=idle, rng=rng)
 
     async def sink(ctx):
@@ -134,8 +135,8 @@ def random_config(rng, index):
 
 def test_random_traffic_matches_model():
     """Random lengths (0, normal, longer than the burst), runs of requests to one meter, idle
-    gaps long enough to refill, back-pressure; every result and the final counters and tokens
-    against the model."""
+    gaps long enough to refill, back-pressure, bypassed requests in between (they must not
+    touch any meter); every result and the final counters and tokens against the model."""
     rng = random.Random(1)
     dut = MeterBank(256)
     used = rng.sample(range(256), 6)
@@ -149,7 +150,7 @@ def test_random_traffic_matches_model():
         for _ in range(rng.randint(1, 5)):
             length = rng.choice([0, rng.randint(64, 1518), rng.randint(64, 1518),
                                  rng.randint(20_000, 65_535)])
-            requests.append((index, length))
+            requests.append((index, length, rng.random() < 0.1))
 
     async def setup(ctx):
         for cfg in configs:
@@ -167,8 +168,12 @@ def test_random_traffic_matches_model():
     results = [as_pair(r) for r in got]
     assert results == expect
     assert {(GREEN, PASS), (RED, MARK), (RED, DROP)} <= set(results)
-    for (_, index, length, _, _), res in zip(rec.requests, results, strict=True):
+    assert sum(r[5] for r in rec.requests) > 100
+    for (_, index, length, _, _, bypass), res in zip(rec.requests, results, strict=True):
         cfg = next(c for c in configs if c[0] == index)
+        if bypass:
+            assert res == (GREEN, PASS)
+            continue
         if length > cfg[2] and cfg[4]:
             assert res[0] == RED  # longer than the burst: never conforms
         if length == 0 or not cfg[4]:
@@ -226,7 +231,7 @@ def test_long_run_rate_and_burst():
     for index, (_, burst) in profiles.items():
         rate = rate_value(profiles[index][0]) / (1 << RATE_FRAC_BITS)
         mine = [(now, length, res[0] == GREEN)
-                for (_, i, length, _, now), res in zip(rec.requests, results, strict=True)
+                for (_, i, length, _, now, _), res in zip(rec.requests, results, strict=True)
                 if i == index]
         t0, t1 = mine[0][0], mine[-1][0]
         start = min(rate * t0, burst)  # the bucket filled from tick 0
