@@ -7,7 +7,7 @@ dump. A block keeps its id for life; incompatible register-map changes bump the 
 
 from .regmap import fourcc
 
-__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES"]
+__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES", "MATCH_ACTION"]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
 MAC_STATISTICS = fourcc("MSTA")
@@ -26,3 +26,6 @@ METERS = fourcc("METR")
 
 #: :class:`amnic.flow.vxlan.EncapTemplates` ("VXTP"): VXLAN encapsulation templates.
 VXLAN_TEMPLATES = fourcc("VXTP")
+
+#: :class:`amnic.flow.pipeline.MatchActionPipeline` ("MAPL"): bad-input policy and counters.
+MATCH_ACTION = fourcc("MAPL")
