@@ -213,7 +213,8 @@ class _LengthGuard(wiring.Component):
     """Cut packets longer than ``max_packet`` bytes short and flag them.
 
     The beat on which a packet's length passes ``max_packet`` goes out as its last beat with
-    ``user`` bit 1 (giant) set; the rest of the packet is discarded. Combinational.
+    the giant flag set; the rest of the packet is discarded. Combinational. ``user`` goes out
+    as ``{bad (input bit 0), giant, input bits 1 and up}``.
     """
 
     def __init__(self, width, user_width, max_packet):
@@ -238,7 +239,7 @@ class _LengthGuard(wiring.Component):
             self.o.payload.data.eq(beat.data),
             self.o.payload.keep.eq(beat.keep),
             self.o.payload.last.eq(beat.last | over),
-            self.o.payload.user.eq(Cat(beat.user, over)),
+            self.o.payload.user.eq(Cat(beat.user[0], over, beat.user[1:])),
         ]
         with m.If(self.i.valid & self.i.ready):
             with m.If(beat.last):
