@@ -139,10 +139,10 @@ class Scenario:
     # -- configuration ---------------------------------------------------------------------------
 
     def _acl(self):
-        """Slot 0: a DENY rule for one UDP port; then one ALLOW rule per tenant by port, VNI or
-        VLAN; the default verdict is DENY."""
+        """Slot 0: a DENY rule for UDP port 53 outside tunnels; then one ALLOW rule per tenant
+        by port, VNI or VLAN; the default verdict is DENY."""
         self.acl_rules.append((0, AclRule(_key_field("dst_port", 53) | _key_field("protocol", 17),
-                                          key_mask("dst_port", "protocol"), DENY)))
+                                          key_mask("dst_port", "protocol", "vni"), DENY)))
         for t in range(self.tenants):
             by = ("port", "vni", "vlan")[t % 3]
             value = {"port": self.ports[t], "vni": self.vnis[t], "vlan": self.vlans[t]}[by]
@@ -174,13 +174,24 @@ class Scenario:
         return Shape(t, port, header / _l3l4(rng))
 
     def _flows(self):
-        """Flows for two thirds of the shapes, with random actions."""
+        """Flows for two thirds of the shapes, with random actions; the first three shapes of
+        each tenant go through meter 0, 1 and 2 (pass, mark, drop) to their own queues, the fourth
+        is decapsulated (VXLAN) or encapsulated (others)."""
         rng = self.rng
-        for shape in self.shapes:
-            if rng.random() < 0.33:
+        for n, shape in enumerate(self.shapes):
+            first = n % self.shapes_per_tenant
+            if first < 3:
+                action = action_value(queue=shape.tenant * TENANT_QUEUES + first, meter=1,
+                                      meter_index=first, set_ecn=1, ecn=1)
+            elif first == 3:  # a tunnel edit: decapsulate VXLAN, encapsulate the rest
+                op = TunnelOp.DECAP if shape.vxlan else TunnelOp.ENCAP
+                action = action_value(queue=shape.tenant * TENANT_QUEUES + 3, tunnel_op=op,
+                                      template=shape.tenant % len(self.templates))
+            elif rng.random() < 0.33:
                 continue
-            key = self.key_of(shape)
-            self.flows[key] = self.random_action(shape)
+            else:
+                action = self.random_action(shape)
+            self.flows[self.key_of(shape)] = action
 
     def random_action(self, shape):
         rng = self.rng
@@ -201,7 +212,9 @@ class Scenario:
             fields.update(mirror=1, mirror_queue=(other if rng.random() < 0.3 else own)
                           + rng.randrange(64))
         edit = rng.random()
-        if edit < 0.15:
+        if shape.vxlan and edit < 0.5:
+            fields["tunnel_op"] = TunnelOp.DECAP
+        elif edit < 0.15:
             fields.update(vlan_op=VlanOp.PUSH, vid=rng.randrange(4096), pcp=rng.randrange(8))
         elif edit < 0.3:
             fields["vlan_op"] = VlanOp.POP

@@ -7,7 +7,9 @@ dump. A block keeps its id for life; incompatible register-map changes bump the 
 
 from .regmap import fourcc
 
-__all__ = ["MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES", "MATCH_ACTION"]
+__all__ = [
+    "MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES", "MATCH_ACTION",
+]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
 MAC_STATISTICS = fourcc("MSTA")
