@@ -588,3 +588,30 @@ def _mac_port_10g(tx_fifo_depth, rx_fifo_depth, rx_drop_bad, flow_control):
 
     return MacPort10G(tx_fifo_depth=tx_fifo_depth, rx_fifo_depth=rx_fifo_depth,
                       rx_drop_bad=rx_drop_bad, flow_control=flow_control)
+
+
+@core(
+    "match_action",
+    "Match-action pipeline: parser, ACL with tenant isolation, cuckoo flow table, RSS, meters, "
+    "VLAN/VXLAN/DSCP-ECN rewrites, mirror; AXI4-Stream ports, AXI4-Lite registers",
+    module="amnic.flow.core",
+    params=[
+        Param("width", "choice", 64, "packet data width in bits (64: 10G/25G, 512: 100G)",
+              choices=(64, 128, 256, 512)),
+        Param("port_width", "int", 8, "bits of the ingress port in s_axis_ingress_tuser[8:1]",
+              min=1, max=8),
+        Param("max_packet", "int", 9600, "longest packet in bytes", min=64, max=65535),
+        Param("flow_entries", "int", 65536, "flow-table slots (a power of two)", min=16,
+              max=1 << 20),
+        Param("acl_rules", "int", 64, "ACL rule slots", min=2, max=1024),
+        Param("rss_entries", "int", 128, "RSS indirection-table entries", min=2, max=4096),
+        Param("meters", "int", 256, "token-bucket meters (a power of two)", min=2, max=256),
+    ],
+    top="amnic_match_action_w{width}",
+)
+def _match_action(width, port_width, max_packet, flow_entries, acl_rules, rss_entries, meters):
+    from amnic.flow.core import MatchActionCore
+
+    return MatchActionCore(width, port_width=port_width, max_packet=max_packet,
+                           flow_entries=flow_entries, acl_rules=acl_rules,
+                           rss_entries=rss_entries, meters=meters)
