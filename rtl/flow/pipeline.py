@@ -355,6 +355,9 @@ class MatchActionPipeline(wiring.Component):
         m.submodules.editor = editor = PacketEditor(
             self.width, 1, max_insert=ENCAP_MAX_BYTES, max_remove=255, overwrites=2)
         m.submodules.regs = regs = RegisterFile(REGISTERS)
+        # The parts, for simulations that watch the inside (benchmarks).
+        self.parts = dict(parser=parser, acl=acl, table=table, rss=rss, meters=meters,
+                          encap=encap, editor=editor)
         self._bus(m, regs, acl, table, rss, meters, templates)
         control = Signal(PipelineControl)
         m.d.comb += [
@@ -428,12 +431,20 @@ class MatchActionPipeline(wiring.Component):
         a_valid, a_ready = Signal(), Signal()
         a = Signal(_Verdict)
         a_advance = ~a_valid | a_ready
-        j1_valid, j1_fire = join(m, [acl.o.valid, table.o.valid, rss.o.valid, ctx1.r_rdy],
-                                 a_advance, "lookup")
-        m.d.comb += [acl.o.ready.eq(j1_fire), table.o.ready.eq(j1_fire),
-                     rss.o.ready.eq(j1_fire), ctx1.r_en.eq(j1_fire)]
-        verdict = self._decide(m, data.View(_Context, ctx1.r_data), acl.o.payload,
-                               table.o.payload, rss.o.payload)
+        # The blocks' latencies differ (ACL 3, flow table and RSS 4 cycles): a FIFO behind
+        # each keeps one from stalling while it waits for the others, so all run at full rate.
+        results = [_fifo_after(m, f"{name}_results", block.o)
+                   for name, block in (("acl", acl), ("table", table), ("rss", rss))]
+        j1_valid, j1_fire = join(m, [r.r_rdy for r in results] + [ctx1.r_rdy], a_advance,
+                                 "lookup")
+        for r in results:
+            m.d.comb += r.r_en.eq(j1_fire)
+        m.d.comb += ctx1.r_en.eq(j1_fire)
+        acl_result, flow_result, rss_result = (
+            data.View(block.o.payload.shape(), r.r_data)
+            for block, r in zip((acl, table, rss), results, strict=True))
+        verdict = self._decide(m, data.View(_Context, ctx1.r_data), acl_result, flow_result,
+                               rss_result)
         with m.If(a_advance):
             m.d.sync += [a_valid.eq(j1_valid), a.eq(verdict)]
 
@@ -839,6 +850,18 @@ class MatchActionPipeline(wiring.Component):
         wiring.connect(m, wiring.flipped(self.bus), decoder.bus)
         for n, name in enumerate(self.windows):
             wiring.connect(m, decoder.target(n), targets[name].bus)
+
+
+def _fifo_after(m, name, source, depth=8):
+    """A FIFO that takes every transfer of stream ``source``; returns the FIFO."""
+    buffer = fifo.SyncFIFOBuffered(width=len(source.payload.as_value()), depth=depth)
+    m.submodules[name] = buffer
+    m.d.comb += [
+        buffer.w_en.eq(source.valid),
+        buffer.w_data.eq(source.payload),
+        source.ready.eq(buffer.w_rdy),
+    ]
+    return buffer
 
 
 def _xor_fold(value, width):

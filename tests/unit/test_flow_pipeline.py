@@ -175,3 +175,100 @@ def test_random_tenants_flows_and_damage_match_model(width, count, seed):
     for e in delivered:
         assert run.model.acl.lookup(e.key).verdict == 0
     assert MeterAction.DROP.value == 2
+
+
+@pytest.mark.parametrize("width", [64, 512])
+def test_line_rate_at_64_bytes_with_table_90_percent_full_and_host_updates(width):
+    """Minimum-size packets back to back: one beat per cycle in and out (one packet per cycle
+    at 512 bits) while the host rewrites flow entries; fixed latency; output as the model."""
+    from amnic.bench._pipeline import measure
+
+    r = measure(width, packets=160, entries=256, load=0.9)
+    assert r.mismatches == 0
+    assert r.table_load >= 0.89 and r.host_updates >= 5
+    assert r.line_rate == 1.0, r
+    assert r.latency_min == r.latency_max, r
+
+
+class _Static:
+    """A fixed configuration: flows ``{key: action}`` and a ``control`` word, ACL open."""
+
+    def __init__(self, flows, control, width):
+        self.flows, self.control, self.width = flows, control, width
+
+    async def program(self, driver):
+        await driver.set_control(self.control)
+        for key, action in self.flows.items():
+            await driver.flows.insert(key, action)
+
+    def model(self, flow_lookup=None):
+        return PipelineModel(width=self.width, max_packet=2048, flow_lookup=flow_lookup,
+                             control=self.control)
+
+
+def _bad_input_frames():
+    """Every truncation of two VXLAN frames, and a catalogue of odd packets."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt
+    from scapy.layers.l2 import Dot1Q
+    from scapy.layers.vxlan import VXLAN
+
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    inner6 = (e / Dot1Q(vlan=33) / IPv6(src="2001:db8::1", dst="2001:db8::2", tc=0x45)
+              / IPv6ExtHdrDestOpt() / TCP(sport=1, dport=2) / b"payload")
+    vxlan4 = (e / Dot1Q(vlan=7) / IP(src="10.0.0.1", dst="10.0.0.2", options=b"\x01" * 8)
+              / UDP(sport=5, dport=4789) / VXLAN(flags=0x08, vni=42) / inner6)
+    inner4 = e / IP(src="10.1.1.1", dst="10.1.1.2", tos=0x10) / UDP(sport=3, dport=4) / b"x"
+    vxlan6 = (e / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=5, dport=4789)
+              / VXLAN(flags=0x08, vni=43) / inner4)
+    full = [bytes(vxlan4), bytes(vxlan6)]
+    frames = [f[:n] for f in full for n in range(1, len(f) + 1)]
+    bad_inner = bytearray(bytes(vxlan6))
+    bad_inner[14 + 40 + 16 + 14] = 0x75  # inner IP version 7
+    odd = [
+        bytes(e / IP(src="10.0.0.1", dst="10.0.0.3") / UDP(sport=1, dport=2)),  # no payload
+        bytes(Ether(dst="02:00:00:00:00:09", type=0x88B5) / b"local experimental ethertype"),
+        bytes(e / IP(src="10.0.0.1", dst="10.0.0.3", flags="MF") / UDP() / b"frag"),
+        bytes(e / IP(src="10.0.0.1", dst="10.0.0.3", frag=3) / b"later fragment"),
+        bytes(bad_inner),
+    ]
+    for pkt in (e / IP(src="10.0.0.1") / TCP() / b"abc", e / IP(src="10.0.0.1") / b"ip"):
+        b = bytearray(bytes(pkt))
+        b[-1] ^= 0xFF  # TCP checksum bad / IPv4 header fine
+        odd.append(bytes(b))
+        b = bytearray(bytes(pkt))
+        b[24] ^= 0x01  # IPv4 header checksum bad
+        odd.append(bytes(b))
+    return full, frames + odd + full
+
+
+@pytest.mark.parametrize("control", [None, 0])
+def test_bad_input_every_truncation_and_odd_packets(control):
+    """Every cut of two VXLAN frames, zero-length payloads, an unknown EtherType, fragments,
+    a bad inner header and bad checksums, back to back at line rate, with a decapsulating
+    flow and a DSCP rewrite in place: the model's outcome for each, counters that add up, and
+    the full frames still decapsulated at the end. ``control`` 0 delivers what the default
+    policy drops, so damaged packets are edited too."""
+    from amnic.flow.action import TunnelOp, action_value
+    from amnic.flow.records import CONTROL_RESET
+
+    full, frames = _bad_input_frames()
+    flows = {}
+    for f in full:
+        key = PipelineModel.key(decode_parse(f), 0)[0]
+        flows[key] = action_value(queue=9, tunnel_op=TunnelOp.DECAP, set_dscp=1, dscp=12)
+    config = _Static(flows, CONTROL_RESET if control is None else control, 512)
+    run = Run(make_dut(512), config, [(f, 0, False) for f in frames])
+    expected = run.check()
+    assert [e.dest.get("decapsulated") for e in expected[-2:]] == [1, 1]
+    drops = {e.drop for e in expected}
+    if control is None:
+        assert DropReason.MALFORMED in drops
+    else:
+        assert drops == {DropReason.NONE}
+
+
+def decode_parse(frame):
+    from amnic.sim.parse_model import parse_reference
+
+    return parse_reference(frame)
