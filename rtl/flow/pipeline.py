@@ -283,6 +283,9 @@ class MatchActionPipeline(wiring.Component):
         Sizes of the flow table, ACL, RSS indirection table, meter bank and template table.
     flow_ways : int
         Slots per flow-table bucket.
+    flow_ram_style : str or None
+        ``ram_style`` of the flow-table memories: ``"block"``, ``"ultra"`` (UltraScale+
+        UltraRAM) or ``None`` (the synthesis tool chooses).
 
     Attributes
     ----------
@@ -299,7 +302,8 @@ class MatchActionPipeline(wiring.Component):
     """
 
     def __init__(self, width=64, *, port_width=8, max_packet=9600, flow_entries=65536,
-                 flow_ways=4, acl_rules=64, rss_entries=128, meters=256, templates=64):
+                 flow_ways=4, flow_ram_style=None, acl_rules=64, rss_entries=128, meters=256,
+                 templates=64):
         if width % 64 or not 64 <= width <= 1024:
             raise ValueError(f"width must be a multiple of 64 from 64 to 1024, not {width}")
         if not 1 <= port_width <= 8:
@@ -316,6 +320,7 @@ class MatchActionPipeline(wiring.Component):
         self.max_packet = max_packet
         self.sizes = dict(flow_entries=flow_entries, flow_ways=flow_ways, acl_rules=acl_rules,
                           rss_entries=rss_entries, meters=meters, templates=templates)
+        self.flow_ram_style = flow_ram_style
         beats = -(-(max_packet + self.lanes) // self.lanes)
         self.packet_depth = 1 << ceil_log2(beats + 64)
         blocks = [("match_action", REGISTERS), ("acl", acl_mod.REGISTERS),
@@ -347,7 +352,8 @@ class MatchActionPipeline(wiring.Component):
         m.submodules.parser = parser = PacketParser(self.width, 2 + self.port_width)
         m.submodules.acl = acl = Acl(sz["acl_rules"])
         m.submodules.table = table = FlowTable(sz["flow_entries"], ACTION_BITS,
-                                               ways=sz["flow_ways"])
+                                               ways=sz["flow_ways"],
+                                               ram_style=self.flow_ram_style)
         m.submodules.rss = rss = Rss(entries=sz["rss_entries"])
         m.submodules.meters = meters = MeterBank(sz["meters"])
         m.submodules.templates = templates = EncapTemplates(sz["templates"])
