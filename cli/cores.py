@@ -603,15 +603,19 @@ def _mac_port_10g(tx_fifo_depth, rx_fifo_depth, rx_drop_bad, flow_control):
         Param("max_packet", "int", 9600, "longest packet in bytes", min=64, max=65535),
         Param("flow_entries", "int", 65536, "flow-table slots (a power of two)", min=16,
               max=1 << 20),
+        Param("flow_ram", "choice", "auto", "flow-table memory: auto, block RAM or UltraRAM",
+              choices=("auto", "block", "ultra")),
         Param("acl_rules", "int", 64, "ACL rule slots", min=2, max=1024),
         Param("rss_entries", "int", 128, "RSS indirection-table entries", min=2, max=4096),
         Param("meters", "int", 256, "token-bucket meters (a power of two)", min=2, max=256),
     ],
     top="amnic_match_action_w{width}",
 )
-def _match_action(width, port_width, max_packet, flow_entries, acl_rules, rss_entries, meters):
+def _match_action(width, port_width, max_packet, flow_entries, flow_ram, acl_rules, rss_entries,
+                  meters):
     from amnic.flow.core import MatchActionCore
 
     return MatchActionCore(width, port_width=port_width, max_packet=max_packet,
-                           flow_entries=flow_entries, acl_rules=acl_rules,
-                           rss_entries=rss_entries, meters=meters)
+                           flow_entries=flow_entries,
+                           flow_ram_style=None if flow_ram == "auto" else flow_ram,
+                           acl_rules=acl_rules, rss_entries=rss_entries, meters=meters)
