@@ -9,6 +9,7 @@ keeps rewriting flow entries through the register bus, and counts cycles.
 import random
 from dataclasses import dataclass
 
+from amaranth.hdl import Fragment
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
@@ -38,6 +39,7 @@ class LineRate:
     latency_min: int  #: cycles from a packet's last input beat to its first output beat
     latency_max: int
     mismatches: int  #: delivered packets that differ from the reference model
+    stage_latency: dict  #: cycles from a block's first input to its first output, per block
 
     @property
     def packets_per_cycle(self):
@@ -75,6 +77,12 @@ def measure(width, *, packets=400, entries=1024, load=0.9, size=64, hit_ratio=0.
     rng = random.Random(seed)
     dut = MatchActionPipeline(width, flow_entries=entries, acl_rules=16, max_packet=2048,
                               meters=4, templates=4)
+    fragment = Fragment.get(dut, None)  # elaborated once, so the parts below are simulated
+    part_mons = {}
+    for name, part in dut.parts.items():
+        for port in ("i", "meta", "o"):
+            if hasattr(part, port):
+                part_mons[(name, port)] = StreamMonitor(getattr(part, port), name=name)
     flows_wanted = int(entries * load)
     frames = min_frames(flows_wanted + packets, rng, size)
     keys = [PipelineModel.key(parse_reference(f), 0)[0] for f in frames]
@@ -117,8 +125,15 @@ def measure(width, *, packets=400, entries=1024, load=0.9, size=64, hit_ratio=0.
         ctx.set(dut.mirror.ready, 1)
         ctx.set(dut.mirror_dest.ready, 1)
 
-    simulate(dut, [host, source, drain_dest], background=[mon_i.run, mon_o.run],
+    simulate(fragment, [host, source, drain_dest],
+             background=[mon_i.run, mon_o.run] + [m.run for m in part_mons.values()],
              max_cycles=50 * flows_wanted + 40 * packets + 20_000)
+    firsts = {key: mon.transfers[0][0] for key, mon in part_mons.items() if mon.transfers}
+    stage_latency = {}
+    for name in dut.parts:
+        out = firsts.get((name, "meta"), firsts.get((name, "o")))
+        if (name, "i") in firsts and out is not None:
+            stage_latency[name] = out - firsts[(name, "i")]
 
     model = PipelineModel(width=width, max_packet=2048,
                           flow_lookup=lambda k: (0, actions[k]) if k in actions else None)
@@ -133,4 +148,5 @@ def measure(width, *, packets=400, entries=1024, load=0.9, size=64, hit_ratio=0.
         table_load=len(installed) / entries, host_updates=state["updates"],
         input_cycles=i_spans[-1][2] - i_spans[0][1] + 1,
         output_cycles=o_spans[-1][2] - o_spans[0][1] + 1,
-        latency_min=min(latencies), latency_max=max(latencies), mismatches=mismatches)
+        latency_min=min(latencies), latency_max=max(latencies), mismatches=mismatches,
+        stage_latency=stage_latency)
