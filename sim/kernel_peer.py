@@ -10,19 +10,24 @@ network namespace for a new one (``unshare(CLONE_NEWNET)``, see unshare(2)) and 
                                     |  static neighbours: NIC underlay address -> NIC MAC
                                  VXLAN "vx0" (VNI, UDP port 4789, local = kernel underlay,
                                     |         remote = NIC underlay)
-                                 inner address; static neighbour + FDB entry for the inner peer
+                                 inner address(es); static neighbour + FDB entry for the inner
+                                 peer
 
 Frames the test hands to :meth:`KernelVxlanPeer.send_frame` are written to the TAP, so the
 kernel receives them as if from the wire; every frame the kernel transmits on the TAP can be
 read with :meth:`KernelVxlanPeer.receive_frame`. UDP sockets inside the namespace send to and
-receive from the inner peer address, so a test sees what the kernel encapsulates and what it
-accepts after decapsulation. The namespace, its devices and sockets vanish with the agent.
+receive from the inner peer address (IPv4, and IPv6 when ``inner_ip6`` is given), so a test
+sees what the kernel encapsulates and what it accepts after decapsulation, down to the IPv4 TOS
+or IPv6 traffic class a datagram arrived with. The namespace, its devices and sockets vanish
+with the agent.
 
 The TAP is kept silent: IPv6 duplicate address detection, router solicitations and router
 advertisements are disabled, no link-local address is generated, and the TAP is marked
 ``NOARP`` so the kernel neither resolves neighbours (static entries give the NIC's MAC) nor
-joins solicited-node groups (RFC 4861 7.2.1), whose MLD reports would otherwise appear. The
-only frames the kernel sends on the TAP are the ones the test provokes.
+joins solicited-node groups (RFC 4861 7.2.1), whose MLD reports would otherwise appear. With an
+inner IPv6 address the VXLAN device is ``NOARP`` as well, for the same reason: its MLD reports
+would be encapsulated onto the TAP. The only frames the kernel sends on the TAP are the ones the
+test provokes.
 
 Requirements: the ``CAP_NET_ADMIN`` and ``CAP_SYS_ADMIN`` capabilities (root), ``/dev/net/tun``
 and the iproute2 commands ``ip`` and ``bridge``. Without them the constructor raises
@@ -95,6 +100,9 @@ class KernelVxlanPeer:
     inner_peer_mac : str
         MAC address of the inner peer (static neighbour and FDB entry pointing at the NIC's
         underlay address).
+    inner_ip6, inner_peer_ip6 : str or None
+        Inner IPv6 addresses of the VXLAN device (``/64``) and of the peer; the device gets no
+        IPv6 address when ``inner_ip6`` is ``None`` (the default).
     udp_csum : bool
         IPv4 underlay only: the kernel computes the outer UDP checksum of what it sends
         (iproute2 ``udpcsum``); otherwise it sends zero (RFC 7348 5 allows both). An IPv6
@@ -105,7 +113,7 @@ class KernelVxlanPeer:
     Attributes
     ----------
     vni, ipv6_underlay, kernel_ip4, nic_ip4, kernel_ip6, nic_ip6, kernel_mac, nic_mac,
-    vxlan_mac, inner_ip, inner_peer_ip, inner_peer_mac, udp_csum :
+    vxlan_mac, inner_ip, inner_peer_ip, inner_peer_mac, inner_ip6, inner_peer_ip6, udp_csum :
         The parameters.
     kernel_underlay_ip, nic_underlay_ip : str
         The underlay addresses of the tunnel (IPv4 or IPv6 per ``ipv6_underlay``).
@@ -121,7 +129,8 @@ class KernelVxlanPeer:
                  kernel_mac="02:00:00:99:00:01", nic_mac="02:00:00:99:00:02",
                  vxlan_mac="02:00:00:99:01:01",
                  inner_ip="192.168.99.1", inner_peer_ip="192.168.99.2",
-                 inner_peer_mac="02:00:00:99:01:02", udp_csum=True, start_timeout=10.0):
+                 inner_peer_mac="02:00:00:99:01:02", inner_ip6=None, inner_peer_ip6="fd98::2",
+                 udp_csum=True, start_timeout=10.0):
         if not 0 <= vni < 1 << 24:
             raise ValueError(f"a VNI has 24 bits, not {vni:#x}")
         self.vni = vni
@@ -131,6 +140,7 @@ class KernelVxlanPeer:
         self.kernel_mac, self.nic_mac, self.vxlan_mac = kernel_mac, nic_mac, vxlan_mac
         self.inner_ip, self.inner_peer_ip = inner_ip, inner_peer_ip
         self.inner_peer_mac = inner_peer_mac
+        self.inner_ip6, self.inner_peer_ip6 = inner_ip6, inner_peer_ip6
         self.udp_csum = bool(udp_csum)
         self.vxlan_port = VXLAN_PORT
         self.tap_name, self.vxlan_name = TAP_NAME, VXLAN_NAME
@@ -153,7 +163,7 @@ class KernelVxlanPeer:
         return {k: getattr(self, k) for k in (
             "vni", "ipv6_underlay", "kernel_ip4", "nic_ip4", "kernel_ip6", "nic_ip6",
             "kernel_mac", "nic_mac", "vxlan_mac", "inner_ip", "inner_peer_ip",
-            "inner_peer_mac", "udp_csum")}
+            "inner_peer_mac", "inner_ip6", "inner_peer_ip6", "udp_csum")}
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -284,29 +294,41 @@ class KernelVxlanPeer:
 
     # -- inner UDP sockets ---------------------------------------------------------------------
 
-    def listen_inner_udp(self, port):
-        """Bind a UDP socket to ``inner_ip:port`` inside the namespace (idempotent); only
-        datagrams arriving after this call can be received."""
-        self._call("listen", port=port)
+    def _need_inner_ip6(self, ipv6):
+        if ipv6 and self.inner_ip6 is None:
+            raise KernelPeerError("the peer has no inner IPv6 address (pass inner_ip6=...)")
 
-    def send_inner_udp(self, payload, dport, sport):
-        """Send ``payload`` from ``inner_ip:sport`` to ``inner_peer_ip:dport``: the kernel
-        routes it into the VXLAN device, which encapsulates it towards the NIC."""
-        self._call("send_inner_udp", payload=bytes(payload).hex(), dport=dport, sport=sport)
+    def listen_inner_udp(self, port, ipv6=False):
+        """Bind a UDP socket to ``inner_ip:port`` (``inner_ip6`` when ``ipv6``) inside the
+        namespace (idempotent); only datagrams arriving after this call can be received."""
+        self._need_inner_ip6(ipv6)
+        self._call("listen", port=port, ipv6=bool(ipv6))
 
-    def receive_inner_udp(self, port, timeout=1.0):
-        """The next datagram received on the socket of :meth:`listen_inner_udp` ``(port)``.
+    def send_inner_udp(self, payload, dport, sport, ipv6=False):
+        """Send ``payload`` from ``inner_ip:sport`` to ``inner_peer_ip:dport`` (the IPv6
+        addresses when ``ipv6``): the kernel routes it into the VXLAN device, which
+        encapsulates it towards the NIC."""
+        self._need_inner_ip6(ipv6)
+        self._call("send_inner_udp", payload=bytes(payload).hex(), dport=dport, sport=sport,
+                   ipv6=bool(ipv6))
+
+    def receive_inner_udp(self, port, timeout=1.0, ipv6=False, with_tos=False):
+        """The next datagram received on the socket of :meth:`listen_inner_udp` ``(port,
+        ipv6)``.
 
         Returns
         -------
-        (bytes, (str, int)) or None
-            The payload and the sender's address and port, or ``None`` after ``timeout``
-            seconds.
+        (bytes, (str, int)) or (bytes, (str, int), int) or None
+            The payload and the sender's address and port, followed with ``with_tos`` by the
+            IPv4 TOS byte or IPv6 traffic class it arrived with (``IP_RECVTOS``,
+            ``IPV6_RECVTCLASS``, RFC 3542 6.5), or ``None`` after ``timeout`` seconds.
         """
-        reply = self._call("receive_inner_udp", wait=timeout, timeout=timeout, port=port)
+        reply = self._call("receive_inner_udp", wait=timeout, timeout=timeout, port=port,
+                           ipv6=bool(ipv6))
         if reply["payload"] is None:
             return None
-        return bytes.fromhex(reply["payload"]), (reply["address"], reply["port"])
+        got = bytes.fromhex(reply["payload"]), (reply["address"], reply["port"])
+        return (*got, reply["tos"]) if with_tos else got
 
     # -- counters ------------------------------------------------------------------------------
 
@@ -405,12 +427,18 @@ class _Agent:
         _run("ip", "link", "add", vx, "address", c["vxlan_mac"], "type", "vxlan",
              "id", str(c["vni"]), "dstport", str(VXLAN_PORT), "local", local,
              "remote", remote, "dev", tap, "nolearning", *csum)
+        if c["inner_ip6"] is not None:  # before the neighbours: NOARP rewrites them
+            _run("ip", "link", "set", vx, "arp", "off")
         _run("ip", "addr", "add", f"{c['inner_ip']}/24", "dev", vx)
         _run("ip", "link", "set", vx, "up")
         _run("ip", "neigh", "replace", c["inner_peer_ip"], "lladdr", c["inner_peer_mac"],
              "dev", vx, "nud", "permanent")
         _run("bridge", "fdb", "replace", c["inner_peer_mac"], "dev", vx, "dst", remote,
              "self", "permanent")
+        if c["inner_ip6"] is not None:
+            _run("ip", "addr", "add", f"{c['inner_ip6']}/64", "dev", vx, "nodad")
+            _run("ip", "neigh", "replace", c["inner_peer_ip6"], "lladdr", c["inner_peer_mac"],
+                 "dev", vx, "nud", "permanent")
         return {}
 
     def _need_setup(self):
@@ -438,38 +466,59 @@ class _Agent:
                 return {"count": count}
             count += 1
 
-    def _socket(self, port):
-        s = self.sockets.get(port)
+    def _addresses(self, ipv6):
+        c = self.config
+        if ipv6:
+            if c["inner_ip6"] is None:
+                raise _SetupError("no inner IPv6 address configured")
+            return socket.AF_INET6, c["inner_ip6"], c["inner_peer_ip6"]
+        return socket.AF_INET, c["inner_ip"], c["inner_peer_ip"]
+
+    def _socket(self, port, ipv6):
+        s = self.sockets.get((ipv6, port))
         if s is None:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            family, local, _ = self._addresses(ipv6)
+            s = socket.socket(family, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((self.config["inner_ip"], port))
+            if ipv6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+            else:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+            s.bind((local, port))
             s.setblocking(False)
-            self.sockets[port] = s
+            self.sockets[(ipv6, port)] = s
         return s
 
-    def op_listen(self, port):
+    def op_listen(self, port, ipv6=False):
         self._need_setup()
-        self._socket(port)
+        self._socket(port, ipv6)
         return {}
 
-    def op_send_inner_udp(self, payload, dport, sport):
+    def op_send_inner_udp(self, payload, dport, sport, ipv6=False):
         self._need_setup()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        family, local, peer = self._addresses(ipv6)
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((self.config["inner_ip"], sport))
-            s.sendto(bytes.fromhex(payload), (self.config["inner_peer_ip"], dport))
+            s.bind((local, sport))
+            s.sendto(bytes.fromhex(payload), (peer, dport))
         return {}
 
-    def op_receive_inner_udp(self, port, timeout):
+    def op_receive_inner_udp(self, port, timeout, ipv6=False):
         self._need_setup()
-        s = self.sockets.get(port)
+        s = self.sockets.get((ipv6, port))
         if s is None:
-            raise _SetupError(f"no socket listens on inner port {port}: call "
+            raise _SetupError(f"no socket listens on inner port {port} (ipv6={ipv6}): call "
                               f"listen_inner_udp({port}) before the datagram arrives")
         if select.select([s], [], [], timeout)[0]:
-            payload, (address, sport) = s.recvfrom(65536)
-            return {"payload": payload.hex(), "address": address, "port": sport}
+            payload, ancillary, _, address = s.recvmsg(65536, socket.CMSG_SPACE(4))
+            tos = None
+            for level, kind, data in ancillary:
+                if (level, kind) in ((socket.IPPROTO_IP, socket.IP_TOS),
+                                     (socket.IPPROTO_IPV6, socket.IPV6_TCLASS)):
+                    # IP_TOS comes as one byte, IPV6_TCLASS as a native int.
+                    tos = data[0] if len(data) == 1 else int.from_bytes(data[:4], sys.byteorder)
+            return {"payload": payload.hex(), "address": address[0], "port": address[1],
+                    "tos": tos}
         return {"payload": None}
 
     def op_link_stats(self, device):
