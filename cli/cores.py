@@ -619,3 +619,172 @@ def _match_action(width, port_width, max_packet, flow_entries, flow_ram, acl_rul
                            flow_entries=flow_entries,
                            flow_ram_style=None if flow_ram == "auto" else flow_ram,
                            acl_rules=acl_rules, rss_entries=rss_entries, meters=meters)
+
+
+# --------------------------------------------------------------------------------------------
+# Packet processing blocks (amnic.net) and the flow blocks (amnic.flow) on their own. The flow
+# blocks' register buses are behind AXI4-Lite slaves (amnic.flow.axil_cores); their register
+# maps are in docs/registers/.
+
+
+def _datapath_width_param(default=64):
+    return Param("width", "choice", default, "packet data width in bits (64: 10G/25G, "
+                 "512: 100G)", choices=(64, 128, 256, 512))
+
+
+def _tag_width_param(default, minimum=0):
+    return Param("tag_width", "int", default, "bits of the tag carried from request to result",
+                 min=minimum, max=64)
+
+
+@core(
+    "packet_parser",
+    "Header parser (Ethernet, VLAN/QinQ, IPv4/IPv6, TCP/UDP, VXLAN, RoCEv2): packets pass "
+    "through, one ParseResult record per packet on meta",
+    module="amnic.net.parser",
+    params=[
+        _datapath_width_param(),
+        _user_width_param(),
+        Param("window", "int", 192, "bytes of each packet decoded (rounded up to whole beats)",
+              min=64, max=1024),
+        Param("ipv6_ext", "int", 3, "IPv6 extension headers stepped over per level",
+              min=0, max=8),
+    ],
+    top="amnic_packet_parser_w{width}",
+)
+def _packet_parser(width, user_width, window, ipv6_ext):
+    from amnic.net.parser import PacketParser
+
+    return PacketParser(width, user_width, window=window, ipv6_ext=ipv6_ext)
+
+
+@core(
+    "checksum_inserter",
+    "Transmit checksum offload: TCP/UDP (partial, CHECKSUM_PARTIAL style) and IPv4 header "
+    "checksums inserted per request, store-and-forward",
+    module="amnic.net.checksum",
+    params=[
+        _datapath_width_param(),
+        _user_width_param(),
+        Param("max_packet", "int", 16384, "longest packet in bytes that gets checksums",
+              min=1, max=65535),
+    ],
+    top="amnic_checksum_inserter_w{width}",
+)
+def _checksum_inserter(width, user_width, max_packet):
+    from amnic.net.checksum import ChecksumInserter
+
+    return ChecksumInserter(width, user_width, max_packet)
+
+
+@core(
+    "packet_editor",
+    "Streaming packet editor: insert, remove and overwrite bytes per packet command "
+    "(VLAN push/pop, VXLAN encap/decap, DSCP rewrite)",
+    module="amnic.net.editor",
+    params=[
+        _datapath_width_param(),
+        Param("user_width", "int", 1, "width of the tuser sideband (bit 0: bad packet)",
+              min=1, max=64),
+        Param("max_insert", "int", 64, "largest insert in bytes", min=1, max=256),
+        Param("max_remove", "int", 128, "largest removal in bytes", min=1, max=1024),
+        Param("overwrites", "int", 2, "two-byte overwrite patches per command", min=0, max=8),
+        Param("position_width", "int", 16, "bits of offsets and patch positions", min=4,
+              max=16),
+    ],
+    top="amnic_packet_editor_w{width}",
+)
+def _packet_editor(width, user_width, max_insert, max_remove, overwrites, position_width):
+    from amnic.net.editor import PacketEditor
+
+    return PacketEditor(width, user_width, max_insert, max_remove, overwrites, position_width)
+
+
+@core(
+    "flow_table",
+    "Exact-match flow table (two-bank bucketised cuckoo hash) with per-entry counters; "
+    "AXI4-Lite slot commands",
+    module="amnic.flow.axil_cores",
+    params=[
+        Param("entries", "int", 65536, "slots (a power of two)", min=16, max=1 << 20),
+        Param("ways", "choice", 4, "slots per bucket", choices=(1, 2, 4, 8)),
+        Param("action_width", "int", 32, "bits of an entry's action word", min=1, max=128),
+        _tag_width_param(8),
+        Param("ram", "choice", "auto", "table memory: auto, block RAM or UltraRAM",
+              choices=("auto", "block", "ultra")),
+    ],
+    top="amnic_flow_table_e{entries}",
+)
+def _flow_table(entries, ways, action_width, tag_width, ram):
+    from amnic.flow.axil_cores import FlowTableCore
+
+    return FlowTableCore(entries, action_width, ways=ways, tag_width=tag_width,
+                         ram_style=None if ram == "auto" else ram)
+
+
+@core(
+    "acl",
+    "Priority-ordered ternary ACL over the flow key: ALLOW/DENY and a tenant queue range; "
+    "AXI4-Lite rule registers",
+    module="amnic.flow.axil_cores",
+    params=[
+        Param("rules", "int", 64, "rule slots (rule 0 has the highest priority)",
+              min=2, max=1024),
+        _tag_width_param(16, minimum=1),
+    ],
+    top="amnic_acl_r{rules}",
+)
+def _acl(rules, tag_width):
+    from amnic.flow.axil_cores import AclCore
+
+    return AclCore(rules, tag_width=tag_width)
+
+
+@core(
+    "rss",
+    "Receive-Side Scaling: Toeplitz hash of the flow key and indirection table to a queue; "
+    "AXI4-Lite key/table registers",
+    module="amnic.flow.axil_cores",
+    params=[
+        Param("entries", "int", 128, "indirection-table entries (a power of two)",
+              min=2, max=1 << 16),
+        Param("queue_bits", "int", 12, "width of a queue number", min=1, max=16),
+        _tag_width_param(8),
+    ],
+    top="amnic_rss_e{entries}",
+)
+def _rss(entries, queue_bits, tag_width):
+    from amnic.flow.axil_cores import RssCore
+
+    return RssCore(entries=entries, queue_bits=queue_bits, tag_width=tag_width)
+
+
+@core(
+    "meters",
+    "Token-bucket policers (RFC 2697 committed bucket), green/red counters; AXI4-Lite "
+    "rate/burst registers",
+    module="amnic.flow.axil_cores",
+    params=[
+        Param("meters", "int", 256, "number of meters (a power of two)", min=2, max=4096),
+        _tag_width_param(16, minimum=1),
+    ],
+    top="amnic_meters_m{meters}",
+)
+def _meters(meters, tag_width):
+    from amnic.flow.axil_cores import MeterCore
+
+    return MeterCore(meters, tag_width=tag_width)
+
+
+@core(
+    "vxlan_encap",
+    "VXLAN outer-header generator (RFC 7348): template table on AXI4-Lite, template index "
+    "in, 50/70-byte Ethernet+IPv4/IPv6+UDP+VXLAN header out",
+    module="amnic.flow.axil_cores",
+    params=[Param("templates", "int", 64, "encapsulation templates", min=1, max=64)],
+    top="amnic_vxlan_encap",
+)
+def _vxlan_encap(templates):
+    from amnic.flow.axil_cores import VxlanEncapCore
+
+    return VxlanEncapCore(templates)
