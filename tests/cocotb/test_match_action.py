@@ -51,7 +51,7 @@ def test_random_traffic_512_soak():
 
 @pytest.mark.soak
 def test_random_traffic_64_soak():
-    _run(64, "random_traffic_64", MA_PACKETS=100_000, MA_POOL=10_000, MA_SEED=16)
+    _run(64, "random_traffic_64", MA_PACKETS=100_000, MA_POOL=10_000, MA_SEED=15)
 
 
 @pytest.mark.soak
