@@ -30,7 +30,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AxiResp", "AxiLiteSignature", "RegisterBusSignature", "AxiLiteToRegisterBus"]
+__all__ = [
+    "AxiResp", "AxiLiteSignature", "RegisterBusSignature", "AxiLiteToRegisterBus",
+    "RegisterBusToAxiLite",
+]
 
 
 class AxiResp(enum.Enum, shape=2):
@@ -268,5 +271,77 @@ class AxiLiteToRegisterBus(wiring.Component):
                     m.next = "IDLE"
                 with m.If(axi.rvalid & axi.rready):
                     m.d.sync += axi.rvalid.eq(0)
+                    m.next = "IDLE"
+        return m
+
+
+class RegisterBusToAxiLite(wiring.Component):
+    """AXI4-Lite master that performs each register-bus request as one AXI4-Lite access.
+
+    A write presents AW and W together (each dropped once its handshake happened, IHI 0022
+    A3.3.1) and then waits for B; a read presents AR and waits for R. ``done`` comes in the
+    cycle after the response handshake, with ``error`` set for any response other than OKAY
+    or EXOKAY and ``rdata`` the read data. ``bready``/``rready`` are high only while a response
+    is awaited. ``awprot``/``arprot`` are 0 (unprivileged, secure, data). The slave must answer
+    every access (AXI has no abort); nothing else can stall the bus.
+
+    Parameters
+    ----------
+    addr_width : int
+        Address width of both buses.
+    data_width : int
+        Data width of both buses: 32 or 64.
+
+    Attributes
+    ----------
+    bus : In(RegisterBusSignature(addr_width, data_width))
+        Register bus target port.
+    m_axil : Out(AxiLiteSignature(addr_width, data_width))
+        AXI4-Lite master port.
+    """
+
+    def __init__(self, addr_width=16, data_width=32):
+        _check_widths(addr_width, data_width)
+        self.addr_width = addr_width
+        self.data_width = data_width
+        super().__init__({
+            "bus": In(RegisterBusSignature(addr_width, data_width)),
+            "m_axil": Out(AxiLiteSignature(addr_width, data_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        axi, bus = self.m_axil, self.bus
+        okay = (axi.bresp == AxiResp.OKAY) | (axi.bresp == AxiResp.EXOKAY)
+        read_okay = (axi.rresp == AxiResp.OKAY) | (axi.rresp == AxiResp.EXOKAY)
+        m.d.sync += bus.done.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += bus.ready.eq(1)
+                with m.If(bus.valid):
+                    m.d.sync += [axi.wdata.eq(bus.wdata), axi.wstrb.eq(bus.wstrb),
+                                 axi.awaddr.eq(bus.addr), axi.araddr.eq(bus.addr)]
+                    with m.If(bus.write):
+                        m.d.sync += [axi.awvalid.eq(1), axi.wvalid.eq(1)]
+                        m.next = "WRITE"
+                    with m.Else():
+                        m.d.sync += axi.arvalid.eq(1)
+                        m.next = "READ"
+            with m.State("WRITE"):
+                with m.If(axi.awready):
+                    m.d.sync += axi.awvalid.eq(0)
+                with m.If(axi.wready):
+                    m.d.sync += axi.wvalid.eq(0)
+                m.d.comb += axi.bready.eq(~axi.awvalid & ~axi.wvalid)
+                with m.If(axi.bready & axi.bvalid):
+                    m.d.sync += [bus.done.eq(1), bus.error.eq(~okay), bus.rdata.eq(0)]
+                    m.next = "IDLE"
+            with m.State("READ"):
+                with m.If(axi.arready):
+                    m.d.sync += axi.arvalid.eq(0)
+                m.d.comb += axi.rready.eq(~axi.arvalid)
+                with m.If(axi.rready & axi.rvalid):
+                    m.d.sync += [bus.done.eq(1), bus.error.eq(~read_okay),
+                                 bus.rdata.eq(axi.rdata)]
                     m.next = "IDLE"
         return m

@@ -11,10 +11,11 @@ import random
 import warnings
 
 import pytest
+from amaranth.sim import Simulator
 
 from amnic.cli.export import axi_ports
 from amnic.sim.stream_tb import simulate
-from amnic.stream.axil import AxiLiteToRegisterBus, AxiResp
+from amnic.stream.axil import AxiLiteToRegisterBus, AxiResp, RegisterBusToAxiLite
 
 ERROR_BASE = 0xF000  # the target reports an error at and above this address
 
@@ -270,3 +271,87 @@ def test_port_directions():
         assert names[f"bus_{sig}"] == "output", sig
     for sig in BUS_INPUTS:
         assert names[f"bus_{sig}"] == "input", sig
+
+
+@pytest.mark.parametrize("data_width", [32, 64])
+def test_register_bus_to_axi_lite_master(data_width):
+    """Random register-bus requests through RegisterBusToAxiLite to an AXI4-Lite slave model
+    with random channel delays: every access arrives once, in order, with its strobes, and
+    every response (data, SLVERR/DECERR as error) comes back on the register bus."""
+    rng = random.Random(data_width)
+    dut = RegisterBusToAxiLite(16, data_width)
+    axi, bus = dut.m_axil, dut.bus
+    requests = [(rng.random() < 0.5, rng.randrange(0, 1 << 16, data_width // 8),
+                 rng.getrandbits(data_width), rng.getrandbits(data_width // 8))
+                for _ in range(150)]
+    memory, slave_log, responses = {}, [], []
+
+    async def slave(ctx):
+        while True:
+            # Take AW and W in either order, or AR; one access at a time.
+            ctx.set(axi.awready, rng.random() < 0.5)
+            ctx.set(axi.wready, rng.random() < 0.5)
+            ctx.set(axi.arready, rng.random() < 0.5)
+            _, _, awv, awr, wv, wr, arv, arr = await ctx.tick().sample(
+                axi.awvalid, axi.awready, axi.wvalid, axi.wready, axi.arvalid, axi.arready)
+            if awv and awr or wv and wr:
+                assert not arv
+                got_aw, got_w = bool(awv and awr), bool(wv and wr)
+                addr, data, strb = (ctx.get(axi.awaddr), ctx.get(axi.wdata),
+                                    ctx.get(axi.wstrb))
+                ctx.set(axi.arready, 0)
+                while not (got_aw and got_w):
+                    ctx.set(axi.awready, not got_aw)
+                    ctx.set(axi.wready, not got_w)
+                    _, _, awv, wv = await ctx.tick().sample(axi.awvalid, axi.wvalid)
+                    got_aw, got_w = got_aw or awv, got_w or wv
+                ctx.set(axi.awready, 0)
+                ctx.set(axi.wready, 0)
+                slave_log.append(("w", addr, data, strb))
+                memory[addr] = data
+                resp = AxiResp.SLVERR if addr >= ERROR_BASE else AxiResp.OKAY
+                await channel_put(ctx, axi.bvalid, axi.bready, [(axi.bresp, resp.value)],
+                                  idle_prob=0.5, rng=rng)
+            elif arv and arr:
+                addr = ctx.get(axi.araddr)
+                ctx.set(axi.awready, 0)
+                ctx.set(axi.wready, 0)
+                ctx.set(axi.arready, 0)
+                slave_log.append(("r", addr))
+                resp = AxiResp.DECERR if addr >= ERROR_BASE else AxiResp.OKAY
+                await channel_put(ctx, axi.rvalid, axi.rready,
+                                  [(axi.rdata, memory.get(addr, addr)), (axi.rresp, resp.value)],
+                                  idle_prob=0.5, rng=rng)
+
+    async def initiator(ctx):
+        for write, addr, data, strb in requests:
+            ctx.set(bus.addr, addr)
+            ctx.set(bus.write, write)
+            ctx.set(bus.wdata, data)
+            ctx.set(bus.wstrb, strb)
+            ctx.set(bus.valid, 1)
+            await ctx.tick().until(bus.ready)
+            ctx.set(bus.valid, 0)
+            while True:
+                _, _, done, rdata, error = await ctx.tick().sample(bus.done, bus.rdata,
+                                                                   bus.error)
+                if done:
+                    responses.append((rdata, error))
+                    break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(slave, background=True)
+    sim.add_testbench(initiator)
+    sim.run()
+
+    model = {}
+    for (write, addr, data, strb), entry, (rdata, error) in zip(
+            requests, slave_log, responses, strict=True):
+        assert error == (addr >= ERROR_BASE)
+        if write:
+            assert entry == ("w", addr, data, strb)
+            model[addr] = data
+        else:
+            assert entry == ("r", addr)
+            assert rdata == model.get(addr, addr)
