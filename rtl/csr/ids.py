@@ -9,6 +9,7 @@ from .regmap import fourcc
 
 __all__ = [
     "MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES", "MATCH_ACTION",
+    "PCIE_DMA",
 ]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
@@ -31,3 +32,6 @@ VXLAN_TEMPLATES = fourcc("VXTP")
 
 #: :class:`amnic.flow.pipeline.MatchActionPipeline` ("MAPL"): bad-input policy and counters.
 MATCH_ACTION = fourcc("MAPL")
+
+#: :class:`amnic.dma.core.PcieDmaCore` ("PDMA"): PCIe interface, completer and DMA status.
+PCIE_DMA = fourcc("PDMA")

@@ -150,9 +150,9 @@ def TlpStreamSignature(bus, width):
 
 
 class HardIpStreamSignature(wiring.Signature):
-    """One hard-IP stream as the user logic sees it when it is the **source** (CC, RQ): members
-    ``tdata``, ``tkeep``, ``tlast``, ``tuser``, ``tvalid`` out and ``tready`` in. Flip it for
-    the buses the hard IP drives (CQ, RC).
+    """One hard-IP stream from its source's point of view: ``tdata``, ``tkeep``, ``tlast``,
+    ``tuser``, ``tvalid`` out and ``tready`` in. The user logic declares it ``Out`` for the
+    buses it drives (CC, RQ) and ``In`` for those the hard IP drives (CQ, RC).
 
     The hard IP's ``tready`` of RC and CQ is 22 bits wide on the real core (one per credit
     class); the model and the engine use bit 0 only, so the port is 1 bit here and a board
@@ -254,7 +254,7 @@ class HardIpRx(wiring.Component):
 
     Attributes
     ----------
-    i : In(HardIpStreamSignature(bus, width)).flip()
+    i : In(HardIpStreamSignature(bus, width))
     o : Out(TlpStreamSignature(bus, width))
     """
 
@@ -264,7 +264,7 @@ class HardIpRx(wiring.Component):
             raise ValueError(f"{bus} is driven by the user logic")
         self.bus, self.width = bus, width
         super().__init__({
-            "i": In(HardIpStreamSignature(bus, width).flip()),
+            "i": In(HardIpStreamSignature(bus, width)),
             "o": Out(TlpStreamSignature(bus, width)),
         })
 

@@ -80,7 +80,8 @@ class Completer(wiring.Component):
     * **Memory read from BAR0** of 1..:data:`MAX_READ_DWORDS` DWORDs: one register bus read per
       DWORD, answered with one successful completion (``byte_count`` and ``lower_address`` per
       PCIe 2.3.1.1). A read the bus answers with ``error`` (nothing mapped there) returns the
-      bus's ``rdata`` (0 for amnic's decoders) and counts ``bus_errors``. A zero-length read
+      bus's ``rdata`` (0 for amnic's decoders) and counts ``bus_errors``; so does a write the
+      bus refuses. A zero-length read
       (one DWORD, no byte enabled) returns one zero DWORD without a bus access.
     * **Anything else that needs a completion** (reads of other BARs or longer than
       :data:`MAX_READ_DWORDS`, I/O, atomics, locked reads, reads whose descriptor beat is not
@@ -273,7 +274,8 @@ class Completer(wiring.Component):
                     with m.If(bus.ready):
                         with m.If(bus.done):
                             m.d.sync += [lane.eq(lane + 1), remaining.eq(remaining - 1),
-                                         address.eq(address + 4), first_dword.eq(0)]
+                                         address.eq(address + 4), first_dword.eq(0),
+                                         self.bus_errors.eq(self.bus_errors + bus.error)]
                         with m.Else():
                             m.next = "WRITE_WAIT"
 
@@ -281,7 +283,8 @@ class Completer(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(bus.done):
                     m.d.sync += [lane.eq(lane + 1), remaining.eq(remaining - 1),
-                                 address.eq(address + 4), first_dword.eq(0)]
+                                 address.eq(address + 4), first_dword.eq(0),
+                                 self.bus_errors.eq(self.bus_errors + bus.error)]
                     m.next = "WRITE"
 
             # Reads: `completion` starts with the header in DWORDs 0..2 and fills from DWORD 3.
