@@ -1,0 +1,181 @@
+"""Host memory ports: how a client (queue manager, AXI4 port, RDMA engine) asks the DMA engines
+for transfers, and multiplexers that let several clients share one engine.
+
+A **read port** (:func:`DmaReadPortSignature`, client's view): the client offers a
+:class:`~amnic.dma.commands.DmaCommand` on ``cmd``; the engine returns exactly ``length`` bytes
+on ``data`` (packed: byte 0 in lane 0 of the first beat, ``last`` on the final beat) and one
+:class:`~amnic.dma.commands.DmaStatus` on ``status``, both in command order.
+
+A **write port** (:func:`DmaWritePortSignature`): the client offers a command on ``cmd`` and its
+``length`` bytes on ``data`` (packed, ``last`` on the final beat); the engine returns one status
+per command, in order, once the data has left for the host.
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from amnic.stream import PacketSignature
+
+from .commands import DmaCommand, DmaStatus
+
+__all__ = ["DmaReadPortSignature", "DmaWritePortSignature", "DmaReadMux", "DmaWriteMux"]
+
+
+def DmaReadPortSignature(width):
+    """A read port from the client's side (``cmd`` out; ``data``, ``status`` in)."""
+    return wiring.Signature({
+        "cmd": Out(stream.Signature(DmaCommand)),
+        "data": In(PacketSignature(width, user_width=0)),
+        "status": In(stream.Signature(DmaStatus)),
+    })
+
+
+def DmaWritePortSignature(width):
+    """A write port from the client's side (``cmd``, ``data`` out; ``status`` in)."""
+    return wiring.Signature({
+        "cmd": Out(stream.Signature(DmaCommand)),
+        "data": Out(PacketSignature(width, user_width=0)),
+        "status": In(stream.Signature(DmaStatus)),
+    })
+
+
+def _round_robin(m, requests, last, name):
+    """Index of the first requesting client after ``last`` (wrapping), and whether any
+    requests. Combinational."""
+    n = len(requests)
+    grant = Signal(range(n), name=f"{name}_grant")
+    any_request = Signal(name=f"{name}_any")
+    m.d.comb += any_request.eq(requests.any())
+    # Scan from last+1 to last+n: the last assignment in priority order wins, so walk backwards.
+    for offset in reversed(range(1, n + 1)):
+        for k in range(n):
+            with m.If((last == k) & requests[(k + offset) % n]):
+                m.d.comb += grant.eq((k + offset) % n)
+    return grant, any_request
+
+
+class _Mux(wiring.Component):
+    """Shared part of the read and write multiplexers: command arbitration and the FIFOs that
+    remember which client each outstanding command belongs to."""
+
+    def __init__(self, members, clients, outstanding):
+        if clients < 1:
+            raise ValueError(f"need at least one client, not {clients}")
+        self.clients = clients
+        self.outstanding = outstanding
+        super().__init__(members)
+
+    def ports(self):
+        return [getattr(self, f"c{k}") for k in range(self.clients)]
+
+    def _arbitrate(self, m, fifos):
+        """Pass one client's command per cycle, round robin; push its index into ``fifos``."""
+        ports = self.ports()
+        requests = Signal(self.clients)
+        for k, port in enumerate(ports):
+            m.d.comb += requests[k].eq(port.cmd.valid)
+        last = Signal(range(self.clients), init=self.clients - 1)
+        grant, any_request = _round_robin(m, requests, last, "cmd")
+        room = Signal()  # every route FIFO can take the client's index
+        m.d.comb += room.eq(Cat(f.w_rdy for f in fifos).all())
+        for f in fifos:
+            m.d.comb += f.w_data.eq(grant)
+        for k, port in enumerate(ports):
+            with m.If(grant == k):
+                m.d.comb += self.engine.cmd.payload.eq(port.cmd.payload)
+                m.d.comb += port.cmd.ready.eq(room & self.engine.cmd.ready)
+        m.d.comb += self.engine.cmd.valid.eq(any_request & room)
+        taken = any_request & room & self.engine.cmd.ready
+        for f in fifos:
+            m.d.comb += f.w_en.eq(taken)
+        with m.If(taken):
+            m.d.sync += last.eq(grant)
+
+    def _route_status(self, m, route):
+        """Hand each status to the client whose command it answers."""
+        ports = self.ports()
+        status = self.engine.status
+        m.d.comb += route.r_en.eq(status.valid & status.ready)
+        for k, port in enumerate(ports):
+            m.d.comb += port.status.payload.eq(status.payload)
+            with m.If(route.r_rdy & (route.r_data == k)):
+                m.d.comb += [port.status.valid.eq(status.valid), status.ready.eq(port.status.ready)]
+
+
+class DmaReadMux(_Mux):
+    """Share one read engine between ``clients`` read ports.
+
+    Commands are taken round robin, one per cycle; data and status go back to the client whose
+    command they answer (the engine answers in order). At most ``outstanding`` commands may be
+    in the engine; a client's data back-pressure stalls the engine's data stream (and so every
+    client behind it), so clients should accept their data promptly.
+
+    Attributes
+    ----------
+    c0 ... c<clients-1> : In(DmaReadPortSignature(width))
+        The clients.
+    engine : Out(DmaReadPortSignature(width))
+        To the read engine.
+    """
+
+    def __init__(self, width, clients, *, outstanding=32):
+        members = {f"c{k}": In(DmaReadPortSignature(width)) for k in range(clients)}
+        members["engine"] = Out(DmaReadPortSignature(width))
+        super().__init__(members, clients, outstanding)
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = max(1, ceil_log2(self.clients))
+        m.submodules.data_route = data_route = fifo.SyncFIFO(
+            width=bits, depth=self.outstanding)
+        m.submodules.status_route = status_route = fifo.SyncFIFO(
+            width=bits, depth=self.outstanding)
+        self._arbitrate(m, [data_route, status_route])
+        self._route_status(m, status_route)
+        data = self.engine.data
+        m.d.comb += data_route.r_en.eq(data.valid & data.ready & data.payload.last)
+        for k, port in enumerate(self.ports()):
+            m.d.comb += port.data.payload.eq(data.payload)
+            with m.If(data_route.r_rdy & (data_route.r_data == k)):
+                m.d.comb += [port.data.valid.eq(data.valid), data.ready.eq(port.data.ready)]
+        return m
+
+
+class DmaWriteMux(_Mux):
+    """Share one write engine between ``clients`` write ports.
+
+    Commands are taken round robin, one per cycle; the data of each command is taken from its
+    client in command order (a client whose data is late stalls the engine), and each status
+    goes back to its client.
+
+    Attributes
+    ----------
+    c0 ... c<clients-1> : In(DmaWritePortSignature(width))
+        The clients.
+    engine : Out(DmaWritePortSignature(width))
+        To the write engine.
+    """
+
+    def __init__(self, width, clients, *, outstanding=32):
+        members = {f"c{k}": In(DmaWritePortSignature(width)) for k in range(clients)}
+        members["engine"] = Out(DmaWritePortSignature(width))
+        super().__init__(members, clients, outstanding)
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = max(1, ceil_log2(self.clients))
+        m.submodules.data_route = data_route = fifo.SyncFIFO(
+            width=bits, depth=self.outstanding)
+        m.submodules.status_route = status_route = fifo.SyncFIFO(
+            width=bits, depth=self.outstanding)
+        self._arbitrate(m, [data_route, status_route])
+        self._route_status(m, status_route)
+        data = self.engine.data
+        m.d.comb += data_route.r_en.eq(data.valid & data.ready & data.payload.last)
+        for k, port in enumerate(self.ports()):
+            with m.If(data_route.r_rdy & (data_route.r_data == k)):
+                m.d.comb += [data.payload.eq(port.data.payload), data.valid.eq(port.data.valid),
+                             port.data.ready.eq(data.ready)]
+        return m
