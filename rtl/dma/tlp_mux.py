@@ -1,0 +1,74 @@
+"""Several TLP sources onto one hard-IP stream (the requester request bus takes the write
+engine's memory writes and the read engine's read requests)."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axis import TlpStreamSignature
+
+__all__ = ["TlpArbiter"]
+
+
+class TlpArbiter(wiring.Component):
+    """Merge whole TLPs from ``n`` sources, round robin.
+
+    The grant is chosen when no TLP is in progress, among the inputs whose ``valid`` is high,
+    starting after the most recently granted input, and held until the granted TLP's last beat
+    has moved, so TLPs never interleave. The arbiter adds no cycle and no register: a TLP's
+    first beat may follow the previous TLP's last beat directly.
+
+    Parameters
+    ----------
+    bus : Bus
+        Which stream (decides the beat's side information).
+    width : int
+        256 or 512.
+    n : int
+        Number of sources.
+
+    Attributes
+    ----------
+    i0 ... i<n-1> : In(TlpStreamSignature(bus, width))
+    o : Out(TlpStreamSignature(bus, width))
+    """
+
+    def __init__(self, bus, width, n=2):
+        if n < 1:
+            raise ValueError(f"need at least one input, not {n}")
+        self.n = n
+        members = {f"i{k}": In(TlpStreamSignature(bus, width)) for k in range(n)}
+        members["o"] = Out(TlpStreamSignature(bus, width))
+        super().__init__(members)
+
+    @property
+    def inputs(self):
+        return [getattr(self, f"i{k}") for k in range(self.n)]
+
+    def elaborate(self, platform):
+        m = Module()
+        inputs = self.inputs
+        busy = Signal()  # a TLP is in progress on `held`
+        held = Signal(range(self.n))
+        last = Signal(range(self.n), init=self.n - 1)
+        choice = Signal(range(self.n))
+        # The first valid input after `last`, scanning last+1 .. last+n (later assignments win,
+        # so walk the scan order backwards).
+        for offset in reversed(range(1, self.n + 1)):
+            for k in range(self.n):
+                with m.If((last == k) & inputs[(k + offset) % self.n].valid):
+                    m.d.comb += choice.eq((k + offset) % self.n)
+        grant = Signal(range(self.n))
+        m.d.comb += grant.eq(choice)
+        with m.If(busy):
+            m.d.comb += grant.eq(held)
+        for k, port in enumerate(inputs):
+            with m.If(grant == k):
+                m.d.comb += [
+                    self.o.payload.eq(port.payload),
+                    self.o.valid.eq(port.valid),
+                    port.ready.eq(self.o.ready),
+                ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += [busy.eq(~self.o.payload.last), held.eq(grant), last.eq(grant)]
+        return m
