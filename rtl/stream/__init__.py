@@ -21,6 +21,7 @@ __all__ = [
     "WidthUpConverter", "WidthDownConverter",
     "PacketArbiter", "PacketMux", "PacketDemux",
     "AxiResp", "AxiLiteSignature", "RegisterBusSignature", "AxiLiteToRegisterBus",
+    "Axi4Signature", "AxiBurst",
 ]
 
 
@@ -60,6 +61,7 @@ def PacketSignature(width, user_width=1):
 
 # Blocks built on the layout above; imported last because they import PacketLayout from here.
 from .arbiter import PacketArbiter  # noqa: E402
+from .axi4 import Axi4Signature, AxiBurst  # noqa: E402
 from .axil import AxiLiteSignature, AxiLiteToRegisterBus, AxiResp, RegisterBusSignature  # noqa: E402
 from .fifo import AsyncPacketFifo, PacketDropEvent, PacketFifo  # noqa: E402
 from .mux import PacketDemux, PacketMux  # noqa: E402
