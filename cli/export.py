@@ -94,7 +94,7 @@ class _Top(Elaboratable):
                 self._add(f"{prefix}_tuser", port.payload.user, fwd, f"{what} user sideband")
         else:
             what = f"{name} stream"
-            self._add(f"{name}_tdata", port.payload.as_value(), fwd, f"{what} payload")
+            self._add(f"{name}_tdata", Value.cast(port.payload), fwd, f"{what} payload")
             if not sig.always_valid:
                 self._add(f"{name}_tvalid", port.valid, fwd, f"{what} valid")
             if not sig.always_ready:

@@ -9,7 +9,7 @@ from .regmap import fourcc
 
 __all__ = [
     "MAC_STATISTICS", "RSS", "FLOW_TABLE", "ACL", "METERS", "VXLAN_TEMPLATES", "MATCH_ACTION",
-    "PCIE_DMA",
+    "PCIE_DMA", "DMA_QUEUES",
 ]
 
 #: :class:`amnic.mac.stats.MacStatistics` ("MSTA").
@@ -35,3 +35,6 @@ MATCH_ACTION = fourcc("MAPL")
 
 #: :class:`amnic.dma.core.PcieDmaCore` ("PDMA"): PCIe interface, completer and DMA status.
 PCIE_DMA = fourcc("PDMA")
+
+#: :class:`amnic.dma.queues.QueueRegisters` ("DMAQ"): descriptor and completion queues.
+DMA_QUEUES = fourcc("DMAQ")
