@@ -506,16 +506,34 @@ class HostMemoryPort(wiring.Component):
             skid.i.p.last.eq(last),
             fire.eq(skid.i.valid & skid.i.ready),
         ]
+        # The engine may give a command's status only after its last data beat was taken: the
+        # last beat waits in `held` for the status that decides its RRESP.
+        held = Signal(self.width)
+        held_valid = Signal()
+        status = self.rd.status
         with m.If(rq_head.engine):
             m.d.comb += [
-                skid.i.valid.eq(rq.r_rdy & self.rd.data.valid & (~last | self.rd.status.valid)),
-                skid.i.p.data.eq(self.rd.data.payload.data),
                 skid.i.p.resp.eq(AxiResp.OKAY),
-                self.rd.data.ready.eq(fire),
-                self.rd.status.ready.eq(fire & last),
+                status.ready.eq(fire & last),
             ]
-            with m.If(self.rd.status.valid & (self.rd.status.payload.error != DmaError.OK)):
+            with m.If(status.valid & (status.payload.error != DmaError.OK)):
                 m.d.comb += skid.i.p.resp.eq(AxiResp.SLVERR)
+            with m.If(held_valid):
+                m.d.comb += [
+                    skid.i.valid.eq(rq.r_rdy & status.valid),
+                    skid.i.p.data.eq(held),
+                ]
+                with m.If(fire):
+                    m.d.sync += held_valid.eq(0)
+            with m.Else():
+                hold = rq.r_rdy & self.rd.data.valid & last & ~status.valid
+                m.d.comb += [
+                    skid.i.valid.eq(rq.r_rdy & self.rd.data.valid & (~last | status.valid)),
+                    skid.i.p.data.eq(self.rd.data.payload.data),
+                    self.rd.data.ready.eq(fire | hold),
+                ]
+                with m.If(hold):
+                    m.d.sync += [held.eq(self.rd.data.payload.data), held_valid.eq(1)]
         with m.Else():
             m.d.comb += [
                 skid.i.valid.eq(rq.r_rdy),

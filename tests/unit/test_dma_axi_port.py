@@ -103,13 +103,16 @@ class ReadEngineModel:
     """Returns each command's bytes packed, in order; the status comes at a random moment."""
 
     def __init__(self, dut, memory, rng, *, cmd_ready=0.7, idle=0.2, error_prob=0.05,
-                 status_delay=(0, 40)):
+                 status_delay=(0, 40), status_after_data=False):
         self.dut, self.memory, self.rng = dut, memory, rng
         self.cmd_ready, self.idle = cmd_ready, idle
         self.error_prob, self.status_delay = error_prob, status_delay
+        # Like amnic.dma.read.DmaReadEngine: a status only once its data has all been taken.
+        self.status_after_data = status_after_data
         self.log = []  # (address, length, id, error, data sent)
         self.to_send = []
         self.statuses = []
+        self.data_done = 0
 
     async def run_cmd(self, ctx):
         while True:
@@ -138,11 +141,12 @@ class ReadEngineModel:
                 await put(ctx, self.dut.rd.data, {"data": beat.data, "keep": beat.keep,
                                                   "last": beat.last},
                           idle_prob=self.idle, rng=self.rng)
+            self.data_done += 1
 
     async def run_status(self, ctx):
         sent = 0
         while True:
-            while sent == len(self.log):
+            while sent == len(self.log) or (self.status_after_data and self.data_done <= sent):
                 await ctx.tick()
             for _ in range(self.rng.randint(*self.status_delay)):
                 await ctx.tick()
@@ -510,18 +514,20 @@ def test_random_bursts(width, seed, n_writes, n_reads):
 
 
 def test_status_before_and_after_data():
-    """Read errors whose status comes long after the data still reach the last R beat, and
-    a status that comes first does not stall the data."""
+    """Read errors whose status comes long after the data still reach the last R beat, a
+    status that comes first does not stall the data, and an engine that gives the status
+    only after its data was all taken (as the read engine does) does not deadlock."""
     lanes = 8
     rng = random.Random(9)
     memory = bytearray(rng.randbytes(MEM))
     reads = [(n, READ_REGION[0] + 64 * n, rng.randint(0, 7), AxiBurst.INCR.value, 3)
              for n in range(40)]
-    for delay in ((0, 0), (30, 60)):
+    for delay, after in (((0, 0), False), ((30, 60), False), ((0, 5), True)):
         seen, wr, rd = run_bursts(HostMemoryPort(64), [], reads, seed=10, memory=memory,
                                   r_ready=1.0, ar_idle=0.0,
                                   rd_kwargs={"error_prob": 0.3, "status_delay": delay,
-                                             "idle": 0.0, "cmd_ready": 1.0})
+                                             "idle": 0.0, "cmd_ready": 1.0,
+                                             "status_after_data": after})
         errors, _ = check_reads(reads, seen, rd, lanes)
         assert 0 < errors < len(reads)
 
