@@ -621,6 +621,34 @@ def _match_action(width, port_width, max_packet, flow_entries, flow_ram, acl_rul
                            acl_rules=acl_rules, rss_entries=rss_entries, meters=meters)
 
 
+@core(
+    "pcie_dma",
+    "PCIe DMA core on the UltraScale+ integrated block (hard-IP port names): BAR0 completer, "
+    "DMA read/write engines, descriptor and completion queues, MSI-X with moderation, AXI4 "
+    "host-memory port, AXI4-Lite application window",
+    module="amnic.dma.core",
+    params=[
+        Param("width", "choice", 256, "PCIe user interface width (256: Gen3 x8, 512: Gen3 x16)",
+              choices=(256, 512)),
+        Param("bar_bits", "int", 20, "log2 of the BAR0 size in bytes", min=17, max=30),
+        Param("msix_vectors", "int", 64, "MSI-X table entries", min=1, max=2048),
+        Param("read_tags", "choice", 256, "outstanding DMA reads (256 needs extended tags)",
+              choices=(32, 64, 128, 256)),
+        Param("tx_queues", "int", 256, "TX descriptor queues", min=1, max=4096),
+        Param("rx_queues", "int", 256, "RX descriptor queues", min=1, max=4096),
+        Param("completion_queues", "int", 256, "completion queues", min=1, max=4096),
+    ],
+    top="amnic_pcie_dma_w{width}",
+)
+def _pcie_dma(width, bar_bits, msix_vectors, read_tags, tx_queues, rx_queues,
+              completion_queues):
+    from amnic.dma.core import PcieDmaCore
+
+    return PcieDmaCore(width, bar_bits=bar_bits, msix_vectors=msix_vectors,
+                       read_tags=read_tags, tx_queues=tx_queues, rx_queues=rx_queues,
+                       completion_queues=completion_queues)
+
+
 # --------------------------------------------------------------------------------------------
 # Packet processing blocks (amnic.net) and the flow blocks (amnic.flow) on their own. The flow
 # blocks' register buses are behind AXI4-Lite slaves (amnic.flow.axil_cores); their register

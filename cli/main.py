@@ -379,6 +379,8 @@ REGISTER_BLOCKS = (
     "amnic.flow.rss:REGISTERS",
     "amnic.flow.meter:REGISTERS",
     "amnic.flow.vxlan:REGISTERS",
+    "amnic.dma.core:REGISTERS",
+    "amnic.dma.queues:REGISTERS",
 )
 
 

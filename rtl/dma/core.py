@@ -12,24 +12,56 @@ BAR0 map (byte offsets, ``bar_bits`` = 20 by default):
 offset        size        contents
 ============  ==========  ==============================================================
 0x00000       0x100       :data:`REGISTERS`: identification, link settings, counters
+0x08000       (vectors)   MSI-X table, then the pending-bit array at
+                          :attr:`PcieDmaCore.msix_pba_offset` (PCIe 7.7.2)
+0x10000       0x80        descriptor and completion queues
+                          (:data:`amnic.dma.queues.REGISTERS`)
+0x40000       16/queue    interrupt moderation per completion queue
+                          (:class:`amnic.dma.moderation.InterruptModerator`)
 half of BAR0  half        the application window: AXI4-Lite master ``m_axil`` (offsets
                           relative to the window), for the registers of the rest of the NIC
 ============  ==========  ==============================================================
 
 Reads of unmapped offsets return 0 (counted in ``bus_errors``); writes there are ignored.
+
+Host memory: the DMA write and read engines share the requester request bus (RQ, whole TLPs
+round robin); the read engine takes the completions (RC). Other cores reach host memory through
+the AXI4 slave ``s_axi`` (:class:`~amnic.dma.axi_port.HostMemoryPort`); the engines split at
+the Max_Payload_Size / Max_Read_Request_Size the host programmed and at 4 KB boundaries.
+Queues: TX packets the host posts leave on ``m_axis_tx`` (``tuser`` bit 0: a buffer read
+failed, bits 16:1: TX queue), RX packets arrive on ``s_axis_rx`` (``tuser`` = RX queue), or,
+with ``control.loopback`` set, every TX packet returns on the RX queue of the same number.
+Completions of both go to the completion queue each queue names; every completion written is
+an event for that queue's interrupt moderation, whose interrupts become MSI-X messages.
+Interrupts: ``interrupt`` requests an MSI-X message for a vector from other cores (MSI when the
+host enabled only MSI), subject to the table's masks.
 """
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from amnic.csr import Access, Field, Register, RegisterBlock, RegisterBusDecoder, RegisterFile
 from amnic.csr import version as block_version
 from amnic.csr.ids import PCIE_DMA
+from amnic.stream import PacketSignature
+from amnic.stream.axi4 import Axi4Signature
 from amnic.stream.axil import AxiLiteSignature, RegisterBusToAxiLite
 
+from .axi_port import HostMemoryPort
 from .axis import Bus, HardIpRx, HardIpStreamSignature, HardIpTx
 from .completer import Completer
+from .completions import CompletionQueues
+from .moderation import InterruptModerator
+from .msix import MsixController
+from .ports import DmaReadMux, DmaWriteMux
+from .queues import REGISTERS as QUEUE_REGISTERS
+from .queues import QueueRegisters
+from .read import DmaReadEngine
+from .rx_queues import RxQueues
+from .tlp_mux import TlpArbiter
+from .tx_queues import TxQueues
+from .write import DmaWriteEngine
 
 __all__ = ["PcieDmaCore", "REGISTERS"]
 
@@ -41,6 +73,14 @@ _COUNTERS = (
                     "other BARs, reads longer than 32 DWORDs."),
     ("malformed", "Writes whose payload was shorter or longer than their length field."),
     ("bus_errors", "BAR0 accesses to offsets where nothing is mapped (reads returned 0)."),
+    ("write_tlps", "Memory write TLPs the DMA write engine sent."),
+    ("read_timeouts", "DMA read requests that ended in a completion timeout (PCIe 2.8)."),
+    ("unexpected_completions", "Completions with an unknown or stale tag, dropped."),
+    ("reads_outstanding", "DMA read requests waiting for completions now."),
+    ("host_port_errors", "AXI4 host-memory port bursts answered SLVERR (refused bursts and "
+                         "transfers the engines reported failed)."),
+    ("msix_sent", "MSI-X / MSI messages the hard IP sent."),
+    ("msix_failed", "MSI-X / MSI messages the hard IP refused."),
 )
 
 REGISTERS = RegisterBlock(
@@ -48,6 +88,10 @@ REGISTERS = RegisterBlock(
     [
         Register("scratch", 0x0C, Access.RW,
                  "Scratch register: holds what software writes, for bus tests."),
+        Register("control", 0x80, Access.RW, "Device control.",
+                 fields=(Field("loopback", 0, 1, "TX packets return on the RX queue of the "
+                               "same number instead of leaving on m_axis_tx; s_axis_rx is "
+                               "held off. Change it only while no packet is moving."),)),
         Register("link", 0x10, Access.RO, "Settings the host programmed, as the hard IP "
                  "reports them (PCIe Device Control register, 7.5.3.4).",
                  fields=(Field("max_payload", 0, 3, "Max_Payload_Size: 128 << value bytes."),
@@ -64,6 +108,23 @@ REGISTERS = RegisterBlock(
 )
 
 
+def _merge(m, name, sources, sink):
+    """Round-robin merge of plain streams ``sources`` into ``sink`` (one item per cycle)."""
+    last = Signal(range(len(sources)), name=f"{name}_last")
+    grant = Signal(range(len(sources)), name=f"{name}_grant")
+    n = len(sources)
+    for offset in reversed(range(1, n + 1)):
+        for k in range(n):
+            with m.If((last == k) & sources[(k + offset) % n].valid):
+                m.d.comb += grant.eq((k + offset) % n)
+    for k, source in enumerate(sources):
+        with m.If(grant == k):
+            m.d.comb += [sink.payload.eq(source.payload), sink.valid.eq(source.valid),
+                         source.ready.eq(sink.ready)]
+    with m.If(sink.valid & sink.ready):
+        m.d.sync += last.eq(grant)
+
+
 class PcieDmaCore(wiring.Component):
     """PCIe endpoint logic on the UltraScale+ integrated block.
 
@@ -73,11 +134,20 @@ class PcieDmaCore(wiring.Component):
         User interface width: 256 (Gen3 x8) or 512 (Gen3 x16, Gen4 x8).
     bar_bits : int
         log2 of the BAR0 size in bytes (the hard IP's BAR0 aperture must match).
+    msix_vectors : int
+        MSI-X table size (the hard IP's MSI-X capability must say the same, table in BAR0 at
+        :attr:`msix_table_offset`, PBA at :attr:`msix_pba_offset`).
+    read_tags : int
+        Outstanding DMA read requests (256 needs Extended Tag Field Enable).
+    tx_queues, rx_queues, completion_queues : int
+        Queue counts (per-queue state in block RAM).
 
     Attributes
     ----------
     m_axis_cq : In(HardIpStreamSignature(Bus.CQ, width))
     s_axis_cc : Out(HardIpStreamSignature(Bus.CC, width))
+    s_axis_rq : Out(HardIpStreamSignature(Bus.RQ, width))
+    m_axis_rc : In(HardIpStreamSignature(Bus.RC, width))
     cfg_max_payload : In(2)
         ``cfg_max_payload`` of the hard IP (00: 128 bytes ... 11: 1024 bytes).
     cfg_max_read_req : In(3)
@@ -85,52 +155,202 @@ class PcieDmaCore(wiring.Component):
     pcie_cq_np_req : Out(2)
         Non-posted request credits granted to the hard IP: always 1 (one per cycle). The
         completer back-pressures CQ while it works.
+    cfg_interrupt_msix_* , cfg_interrupt_msi_*
+        The hard IP's interrupt interface (MSI-X external table mode, PF0).
     m_axil : Out(AxiLiteSignature(bar_bits - 1))
         The application half of BAR0.
+    s_axi : In(Axi4Signature(64, width, 8))
+        Host memory for other cores.
+    interrupt : In(stream.Signature(range(msix_vectors)))
+        Interrupt requests from other cores.
+    m_axis_tx : Out(PacketSignature(width, 17))
+        Packets from the TX queues.
+    s_axis_rx : In(PacketSignature(width, 16))
+        Packets for the RX queues.
     """
 
-    def __init__(self, width=256, *, bar_bits=20):
-        if not 12 <= bar_bits <= 30:
-            raise ValueError(f"bar_bits must be 12..30, not {bar_bits}")
+    def __init__(self, width=256, *, bar_bits=20, msix_vectors=64, read_tags=256,
+                 tx_queues=256, rx_queues=256, completion_queues=256):
+        if not 17 <= bar_bits <= 30:
+            raise ValueError(f"bar_bits must be 17..30, not {bar_bits}")
         self.width = width
         self.bar_bits = bar_bits
         self.app_base = 1 << (bar_bits - 1)
+        self.read_tags = read_tags
+        self.msix = MsixController(msix_vectors)
+        self.msix_table_offset = 0x8000
+        self.msix_pba_offset = self.msix_table_offset + self.msix.pba_offset
+        if self.msix.size > 0x8000:
+            raise ValueError(f"{msix_vectors} MSI-X vectors do not fit the 32 KB window")
+        self.queue_counts = (tx_queues, rx_queues, completion_queues)
+        self.queue_offset = 0x10000
+        self.moderation_offset = 0x40000
+        self.moderation = InterruptModerator(completion_queues, vectors=msix_vectors)
+        if self.moderation.size > 0x40000:
+            raise ValueError(f"{completion_queues} completion queues do not fit the "
+                             f"moderation window")
         super().__init__({
             "m_axis_cq": In(HardIpStreamSignature(Bus.CQ, width)),
             "s_axis_cc": Out(HardIpStreamSignature(Bus.CC, width)),
+            "s_axis_rq": Out(HardIpStreamSignature(Bus.RQ, width)),
+            "m_axis_rc": In(HardIpStreamSignature(Bus.RC, width)),
             "cfg_max_payload": In(2),
             "cfg_max_read_req": In(3),
             "pcie_cq_np_req": Out(2),
+            "cfg_interrupt_msix_enable": In(4),
+            "cfg_interrupt_msix_mask": In(4),
+            "cfg_interrupt_msix_address": Out(64),
+            "cfg_interrupt_msix_data": Out(32),
+            "cfg_interrupt_msix_int": Out(1),
+            "cfg_interrupt_msix_sent": In(1),
+            "cfg_interrupt_msix_fail": In(1),
+            "cfg_interrupt_msi_enable": In(4),
+            "cfg_interrupt_msi_mmenable": In(12),
+            "cfg_interrupt_msi_int": Out(32),
+            "cfg_interrupt_msi_sent": In(1),
+            "cfg_interrupt_msi_fail": In(1),
             "m_axil": Out(AxiLiteSignature(bar_bits - 1)),
+            "s_axi": In(Axi4Signature(64, width, 8)),
+            "interrupt": In(stream.Signature(range(msix_vectors))),
+            "m_axis_tx": Out(PacketSignature(width, 17)),
+            "s_axis_rx": In(PacketSignature(width, 16)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.cq = cq = HardIpRx(Bus.CQ, self.width)
-        m.submodules.cc = cc = HardIpTx(Bus.CC, self.width)
-        m.submodules.completer = completer = Completer(self.width, self.bar_bits)
+        width = self.width
+
+        # Completer: host requests to BAR0.
+        m.submodules.cq = cq = HardIpRx(Bus.CQ, width)
+        m.submodules.cc = cc = HardIpTx(Bus.CC, width)
+        m.submodules.completer = completer = Completer(width, self.bar_bits)
         wiring.connect(m, wiring.flipped(self.m_axis_cq), cq.i)
         wiring.connect(m, cc.o, wiring.flipped(self.s_axis_cc))
         wiring.connect(m, cq.o, completer.cq)
         wiring.connect(m, completer.cc, cc.i)
         m.d.comb += self.pcie_cq_np_req.eq(1)
 
-        m.submodules.decoder = decoder = RegisterBusDecoder(
-            self.bar_bits, [(0, REGISTERS.size), (self.app_base, self.app_base)])
+        m.submodules.decoder = decoder = RegisterBusDecoder(self.bar_bits, [
+            (0, REGISTERS.size),
+            (self.msix_table_offset, self.msix.size),
+            (self.queue_offset, QUEUE_REGISTERS.size),
+            (self.moderation_offset, self.moderation.size),
+            (self.app_base, self.app_base),
+        ])
         wiring.connect(m, completer.bus, decoder.bus)
         m.submodules.regs = regs = RegisterFile(REGISTERS)
         wiring.connect(m, decoder.target(0), regs.bus)
+        m.submodules.msix = msix = self.msix
+        wiring.connect(m, decoder.target(1), msix.bus)
         m.submodules.app = app = RegisterBusToAxiLite(self.bar_bits - 1)
-        wiring.connect(m, decoder.target(1), app.bus)
+        wiring.connect(m, decoder.target(4), app.bus)
         wiring.connect(m, app.m_axil, wiring.flipped(self.m_axil))
 
+        # Requester: DMA engines on RQ/RC, shared by their clients.
+        m.submodules.write = write = DmaWriteEngine(width)
+        m.submodules.read = read = DmaReadEngine(width, tags=self.read_tags)
+        m.submodules.rq_mux = rq_mux = TlpArbiter(Bus.RQ, width, 2)
+        m.submodules.rq = rq = HardIpTx(Bus.RQ, width)
+        m.submodules.rc = rc = HardIpRx(Bus.RC, width)
+        wiring.connect(m, write.rq, rq_mux.i0)
+        wiring.connect(m, read.rq, rq_mux.i1)
+        wiring.connect(m, rq_mux.o, rq.i)
+        wiring.connect(m, rq.o, wiring.flipped(self.s_axis_rq))
+        wiring.connect(m, wiring.flipped(self.m_axis_rc), rc.i)
+        wiring.connect(m, rc.o, read.rc)
         m.d.comb += [
-            regs.status.link.eq(self.cfg_max_payload | self.cfg_max_read_req << 3),
-            regs.status.interface.eq(self.width | self.bar_bits << 10),
-            regs.status.mmio_reads.eq(completer.reads),
-            regs.status.mmio_writes.eq(completer.writes),
-            regs.status.unsupported.eq(completer.unsupported),
-            regs.status.malformed.eq(completer.malformed),
-            regs.status.bus_errors.eq(completer.bus_errors),
+            write.max_payload.eq(self.cfg_max_payload),
+            read.max_read_request.eq(self.cfg_max_read_req),
+        ]
+        m.submodules.write_mux = write_mux = DmaWriteMux(width, 3)
+        m.submodules.read_mux = read_mux = DmaReadMux(width, 3)
+        wiring.connect(m, write_mux.engine.cmd, write.cmd)
+        wiring.connect(m, write_mux.engine.data, write.data)
+        wiring.connect(m, write.status, write_mux.engine.status)
+        wiring.connect(m, read_mux.engine.cmd, read.cmd)
+        wiring.connect(m, read.data, read_mux.engine.data)
+        wiring.connect(m, read.status, read_mux.engine.status)
+
+        m.submodules.host_port = host_port = HostMemoryPort(width)
+        wiring.connect(m, wiring.flipped(self.s_axi), host_port.s_axi)
+        wiring.connect(m, host_port.wr, write_mux.c0)
+        wiring.connect(m, host_port.rd, read_mux.c0)
+
+        # Queues.
+        tx_count, rx_count, cq_count = self.queue_counts
+        m.submodules.queue_regs = queue_regs = QueueRegisters(*self.queue_counts)
+        m.submodules.txq = txq = TxQueues(width, tx_count)
+        m.submodules.rxq = rxq = RxQueues(width, rx_count)
+        m.submodules.cqs = cqs = CompletionQueues(width, cq_count)
+        m.submodules.moderation = moderation = self.moderation
+        wiring.connect(m, decoder.target(2), queue_regs.bus)
+        wiring.connect(m, decoder.target(3), moderation.bus)
+        wiring.connect(m, queue_regs.tx, txq.host)
+        wiring.connect(m, queue_regs.rx, rxq.host)
+        wiring.connect(m, queue_regs.cq, cqs.host)
+        wiring.connect(m, txq.read, read_mux.c1)
+        wiring.connect(m, rxq.read, read_mux.c2)
+        wiring.connect(m, rxq.write, write_mux.c1)
+        wiring.connect(m, cqs.write, write_mux.c2)
+        _merge(m, "completion", [txq.completions, rxq.completions], cqs.entries)
+        wiring.connect(m, cqs.events, moderation.event)
+
+        loopback = regs.value.control[0]
+        tx_out, rx_in = self.m_axis_tx, self.s_axis_rx
+        with m.If(loopback):
+            m.d.comb += [
+                rxq.rx.payload.data.eq(txq.tx.payload.data),
+                rxq.rx.payload.keep.eq(txq.tx.payload.keep),
+                rxq.rx.payload.last.eq(txq.tx.payload.last),
+                rxq.rx.payload.user.eq(txq.tx.payload.user),
+                rxq.rx.valid.eq(txq.tx.valid),
+                txq.tx.ready.eq(rxq.rx.ready),
+            ]
+        with m.Else():
+            m.d.comb += [
+                tx_out.payload.data.eq(txq.tx.payload.data),
+                tx_out.payload.keep.eq(txq.tx.payload.keep),
+                tx_out.payload.last.eq(txq.tx.payload.last),
+                tx_out.payload.user.eq(Cat(txq.tx_bad, txq.tx.payload.user)),
+                tx_out.valid.eq(txq.tx.valid),
+                txq.tx.ready.eq(tx_out.ready),
+                rxq.rx.payload.eq(rx_in.payload),
+                rxq.rx.valid.eq(rx_in.valid),
+                rx_in.ready.eq(rxq.rx.ready),
+            ]
+
+        # Interrupts.
+        _merge(m, "irq", [moderation.irq, self.interrupt], msix.request)
+        m.d.comb += [
+            msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
+            msix.msix_mask.eq(self.cfg_interrupt_msix_mask[0]),
+            self.cfg_interrupt_msix_int.eq(msix.msix_int),
+            self.cfg_interrupt_msix_address.eq(msix.msix_address),
+            self.cfg_interrupt_msix_data.eq(msix.msix_data),
+            msix.msix_sent.eq(self.cfg_interrupt_msix_sent),
+            msix.msix_fail.eq(self.cfg_interrupt_msix_fail),
+            msix.msi_enable.eq(self.cfg_interrupt_msi_enable[0]),
+            msix.msi_mmenable.eq(self.cfg_interrupt_msi_mmenable[:3]),
+            self.cfg_interrupt_msi_int.eq(msix.msi_int),
+            msix.msi_sent.eq(self.cfg_interrupt_msi_sent),
+            msix.msi_fail.eq(self.cfg_interrupt_msi_fail),
+        ]
+
+        status = regs.status
+        m.d.comb += [
+            status.link.eq(self.cfg_max_payload | self.cfg_max_read_req << 3),
+            status.interface.eq(self.width | self.bar_bits << 10),
+            status.mmio_reads.eq(completer.reads),
+            status.mmio_writes.eq(completer.writes),
+            status.unsupported.eq(completer.unsupported),
+            status.malformed.eq(completer.malformed),
+            status.bus_errors.eq(completer.bus_errors),
+            status.write_tlps.eq(write.tlps),
+            status.read_timeouts.eq(read.timeouts),
+            status.unexpected_completions.eq(read.unexpected_completions),
+            status.reads_outstanding.eq(read.outstanding),
+            status.host_port_errors.eq(host_port.write_errors + host_port.read_errors),
+            status.msix_sent.eq(msix.sent),
+            status.msix_failed.eq(msix.failed),
         ]
         return m

@@ -1,0 +1,58 @@
+/* pcie_dma register block: generated from its description; do not edit. */
+#ifndef AMNIC_PCIE_DMA_H
+#define AMNIC_PCIE_DMA_H
+
+#define AMNIC_PCIE_DMA_TYPE_ID_VALUE                     0x50444D41u
+#define AMNIC_PCIE_DMA_VERSION_VALUE                     0x00010000u
+#define AMNIC_PCIE_DMA_SIZE_VALUE                        0x100u
+
+#define AMNIC_PCIE_DMA_TYPE_ID_OFFSET                    0x000u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_TYPE_ID_RESET                     0x50444D41u
+#define AMNIC_PCIE_DMA_VERSION_OFFSET                    0x004u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_VERSION_RESET                     0x10000u
+#define AMNIC_PCIE_DMA_SIZE_OFFSET                       0x008u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_SIZE_RESET                        0x100u
+#define AMNIC_PCIE_DMA_SCRATCH_OFFSET                    0x00Cu  /* RW, 32 bit */
+#define AMNIC_PCIE_DMA_SCRATCH_RESET                     0x0u
+#define AMNIC_PCIE_DMA_LINK_OFFSET                       0x010u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_LINK_RESET                        0x0u
+#define AMNIC_PCIE_DMA_LINK_MAX_PAYLOAD_SHIFT            0
+#define AMNIC_PCIE_DMA_LINK_MAX_PAYLOAD_MASK             0x7u
+#define AMNIC_PCIE_DMA_LINK_MAX_READ_REQUEST_SHIFT       3
+#define AMNIC_PCIE_DMA_LINK_MAX_READ_REQUEST_MASK        0x38u
+#define AMNIC_PCIE_DMA_INTERFACE_OFFSET                  0x014u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_INTERFACE_RESET                   0x0u
+#define AMNIC_PCIE_DMA_INTERFACE_WIDTH_SHIFT             0
+#define AMNIC_PCIE_DMA_INTERFACE_WIDTH_MASK              0x3FFu
+#define AMNIC_PCIE_DMA_INTERFACE_BAR_BITS_SHIFT          10
+#define AMNIC_PCIE_DMA_INTERFACE_BAR_BITS_MASK           0xFC00u
+#define AMNIC_PCIE_DMA_MMIO_READS_OFFSET                 0x018u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_MMIO_READS_RESET                  0x0u
+#define AMNIC_PCIE_DMA_MMIO_WRITES_OFFSET                0x01Cu  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_MMIO_WRITES_RESET                 0x0u
+#define AMNIC_PCIE_DMA_UNSUPPORTED_OFFSET                0x020u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_UNSUPPORTED_RESET                 0x0u
+#define AMNIC_PCIE_DMA_MALFORMED_OFFSET                  0x024u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_MALFORMED_RESET                   0x0u
+#define AMNIC_PCIE_DMA_BUS_ERRORS_OFFSET                 0x028u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_BUS_ERRORS_RESET                  0x0u
+#define AMNIC_PCIE_DMA_WRITE_TLPS_OFFSET                 0x02Cu  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_WRITE_TLPS_RESET                  0x0u
+#define AMNIC_PCIE_DMA_READ_TIMEOUTS_OFFSET              0x030u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_READ_TIMEOUTS_RESET               0x0u
+#define AMNIC_PCIE_DMA_UNEXPECTED_COMPLETIONS_OFFSET     0x034u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_UNEXPECTED_COMPLETIONS_RESET      0x0u
+#define AMNIC_PCIE_DMA_READS_OUTSTANDING_OFFSET          0x038u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_READS_OUTSTANDING_RESET           0x0u
+#define AMNIC_PCIE_DMA_HOST_PORT_ERRORS_OFFSET           0x03Cu  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_HOST_PORT_ERRORS_RESET            0x0u
+#define AMNIC_PCIE_DMA_MSIX_SENT_OFFSET                  0x040u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_MSIX_SENT_RESET                   0x0u
+#define AMNIC_PCIE_DMA_MSIX_FAILED_OFFSET                0x044u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_MSIX_FAILED_RESET                 0x0u
+#define AMNIC_PCIE_DMA_CONTROL_OFFSET                    0x080u  /* RW, 32 bit */
+#define AMNIC_PCIE_DMA_CONTROL_RESET                     0x0u
+#define AMNIC_PCIE_DMA_CONTROL_LOOPBACK_SHIFT            0
+#define AMNIC_PCIE_DMA_CONTROL_LOOPBACK_MASK             0x1u
+
+#endif /* AMNIC_PCIE_DMA_H */
