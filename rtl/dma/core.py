@@ -280,7 +280,7 @@ class PcieDmaCore(wiring.Component):
         tx_count, rx_count, cq_count = self.queue_counts
         m.submodules.queue_regs = queue_regs = QueueRegisters(*self.queue_counts)
         m.submodules.txq = txq = TxQueues(width, tx_count)
-        m.submodules.rxq = rxq = RxQueues(width, rx_count)
+        m.submodules.rxq = rxq = RxQueues(width, rx_count, drop_when_full=False)
         m.submodules.cqs = cqs = CompletionQueues(width, cq_count)
         m.submodules.moderation = moderation = self.moderation
         wiring.connect(m, decoder.target(2), queue_regs.bus)

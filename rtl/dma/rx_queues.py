@@ -3,8 +3,10 @@
 Formats and index conventions: :mod:`amnic.dma.queues`.
 
 Packets from ``rx`` (``user`` on the first beat: RX queue number) are stored whole in a
-store-and-forward :class:`~amnic.stream.PacketFifo` of ``fifo_bytes``; a packet that does not
-fit is dropped at once (``host.unqueued_drops``), so ``rx`` is never back-pressured. The head
+store-and-forward :class:`~amnic.stream.PacketFifo` of ``fifo_bytes``. With ``drop_when_full``
+(for a source that cannot wait, such as a MAC without a FIFO) a packet that does not fit is
+dropped at once (``host.unqueued_drops``) and ``rx`` is never back-pressured; without it ``rx``
+waits for room (the internal loopback, or a MAC port with its own FIFO). The head
 packet is then handled without waiting for the host:
 
 * queue number beyond ``count``: dropped, counted in ``host.unqueued_drops``;
@@ -80,6 +82,8 @@ class RxQueues(wiring.Component):
         Number of RX queues (1..4096).
     fifo_bytes : int
         Receive FIFO size in bytes (a power of two; the longest packet that can be received).
+    drop_when_full : bool
+        Drop a packet that finds the FIFO full instead of back-pressuring ``rx``.
 
     Attributes
     ----------
@@ -92,7 +96,7 @@ class RxQueues(wiring.Component):
     completions : Out(stream.Signature(CompletionRequest))
     """
 
-    def __init__(self, width, count=256, *, fifo_bytes=16384):
+    def __init__(self, width, count=256, *, fifo_bytes=16384, drop_when_full=True):
         check_width(width)
         if not 1 <= count <= 4096:
             raise ValueError(f"count must be 1..4096, not {count}")
@@ -104,6 +108,7 @@ class RxQueues(wiring.Component):
         self.count = count
         self.fifo_bytes = fifo_bytes
         self.depth = depth
+        self.drop_when_full = drop_when_full
         super().__init__({
             "host": In(QueueHostSignature()),
             "rx": In(PacketSignature(width, user_width=16)),
@@ -119,7 +124,8 @@ class RxQueues(wiring.Component):
 
         # Receive side: packets into the FIFO, (queue, length) of each stored one alongside.
         m.submodules.packets = packets = PacketFifo(self.width, user_width=0, depth=self.depth,
-                                                    store_and_forward=True, drop_when_full=True)
+                                                    store_and_forward=True,
+                                                    drop_when_full=self.drop_when_full)
         m.submodules.arrivals = arrivals = fifo.SyncFIFOBuffered(
             width=_Arrival.as_shape().size, depth=self.depth)
         rx = self.rx

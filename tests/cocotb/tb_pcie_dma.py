@@ -220,7 +220,10 @@ async def setup_driver(dut, vectors=4):
     return host, driver
 
 
-@cocotb.test(timeout_time=10, timeout_unit="ms")
+RX_BUFFERS = 8
+
+
+@cocotb.test(timeout_time=3, timeout_unit="ms")
 async def loopback_queues(dut):
     """TX packets (1..9600 bytes, 1-3 descriptors each) on 8 queues return through the internal
     loopback on the RX queues of the same numbers; data compared byte for byte, completions
@@ -235,13 +238,20 @@ async def loopback_queues(dut):
     for q in queues:
         await driver.create_tx_queue(q, 3, cq=0, weight=1 + q % 3)
         await driver.create_rx_queue(q, 3, cq=1)
-        await driver.refill_rx(q, 8)
+        await driver.refill_rx(q, RX_BUFFERS)
     sent = {q: [] for q in queues}
     received = {q: [] for q in queues}
     tx_done = 0
     total = 60
     pending = list(range(total))
+    idle = 0
     while tx_done < total or sum(map(len, received.values())) < total:
+        progress = (tx_done, sum(map(len, received.values())), len(pending))
+        if idle > 20:
+            state = {q: (len(sent[q]), len(received[q]),
+                         await driver.stats(QueueKind.TX, q),
+                         await driver.stats(QueueKind.RX, q)) for q in queues}
+            raise AssertionError(f"no progress: tx_done {tx_done}, {state}")
         # Post what fits in the TX rings (8 descriptors each).
         for _ in range(4):
             if not pending:
@@ -252,6 +262,8 @@ async def loopback_queues(dut):
             in_ring = sum(p[2] for p in sent[q] if p[1] is None)
             if in_ring + segments > driver.tx_rings[q].size:
                 continue
+            if len(sent[q]) - len(received[q]) >= RX_BUFFERS:
+                continue  # the packet would find no receive buffer and be dropped
             packet = bytes(rng.randrange(256) for _ in range(length))
             driver.queue_tx(q, packet, segments)
             sent[q].append([packet, None, segments])
@@ -271,10 +283,84 @@ async def loopback_queues(dut):
             await driver.refill_rx(entry.queue, 1)
         await driver.rearm(0)
         await driver.rearm(1)
+        now = (tx_done, sum(map(len, received.values())), len(pending))
+        idle = 0 if now != progress else idle + 1
     for q in queues:
         assert received[q] == [p for p, _, _ in sent[q]], f"queue {q}"
         stats = await driver.stats(QueueKind.TX, q)
         assert stats["packets"] == len(sent[q])
         assert stats["bytes"] == sum(len(p) for p, _, _ in sent[q])
+        rx_stats = await driver.stats(QueueKind.RX, q)
+        assert rx_stats["packets"] == len(sent[q]) and rx_stats["drops"] == 0
+    assert await driver.queues.counter("rx_unqueued_drops") == 0
     assert driver.interrupts[0] > 0 and driver.interrupts[1] > 0
     dut._log.info("loopback: %d packets, interrupts %s", total, dict(driver.interrupts))
+
+
+async def wait_completions(dut, driver, cq, count, cycles=20000):
+    """Poll ``cq`` until ``count`` entries came (re-arming its interrupt)."""
+    entries = []
+    for _ in range(cycles // 500):
+        entries += await driver.poll(cq)
+        await driver.rearm(cq)
+        if len(entries) >= count:
+            return entries
+        await ClockCycles(dut.clk, 500)
+    raise AssertionError(f"only {len(entries)} of {count} completions on queue {cq}")
+
+
+@cocotb.test(timeout_time=3, timeout_unit="ms")
+async def queue_bad_input(dut):
+    """RX with no buffers drops and counts for that queue only; a zero-length or oversized TX
+    descriptor completes as BAD_DESCRIPTOR; a doorbell beyond the ring size stops the queue with
+    BAD_INDEX until the driver writes its configuration again; a doorbell for a disabled queue
+    does nothing. Traffic on a healthy queue keeps flowing throughout."""
+    _, driver = await setup_driver(dut)
+    await driver.set_loopback(True)
+    await driver.create_completion_queue(0, 5, vector=0)
+    await driver.create_completion_queue(1, 5, vector=1)
+    for q in (0, 1):
+        await driver.create_tx_queue(q, 3, cq=0)
+        await driver.create_rx_queue(q, 3, cq=1)
+    await driver.refill_rx(0, 4)  # queue 1 gets no receive buffers
+    packet = bytes(range(200))
+
+    # RX queue 1 has no buffer: dropped there; queue 0 still receives.
+    for q in (1, 1, 0, 1):
+        driver.queue_tx(q, packet)
+        await driver.kick_tx(q)
+    tx = await wait_completions(dut, driver, 0, 4)
+    assert all(e.status == 0 for e in tx)
+    rx = await wait_completions(dut, driver, 1, 1)
+    assert [(e.queue, driver.received(e)) for e in rx] == [(0, packet)]
+    assert (await driver.stats(QueueKind.RX, 1))["drops"] == 3
+    assert (await driver.stats(QueueKind.RX, 0))["drops"] == 0
+
+    # Zero-length and oversized descriptors.
+    ring = driver.tx_rings[0]
+    ring.post(driver.memory.alloc(64), 0)
+    ring.post(driver.memory.alloc(64), 60000)
+    await driver.kick_tx(0)
+    bad = await wait_completions(dut, driver, 0, 2)
+    assert [e.status for e in bad] == [1, 1]  # BAD_DESCRIPTOR
+
+    # A doorbell claiming more descriptors than the ring holds.
+    await driver.queues.doorbell(QueueKind.TX, 0, ring.producer + 100)
+    await ClockCycles(dut.clk, 200)
+    assert (await driver.stats(QueueKind.TX, 0))["error"] == 1  # BAD_INDEX
+    assert await driver.queues.counter("bad_doorbells") >= 1
+    await driver.recover(QueueKind.TX, 0)
+    assert (await driver.stats(QueueKind.TX, 0))["error"] == 0
+    driver.queue_tx(0, packet)
+    await driver.kick_tx(0)
+    assert (await wait_completions(dut, driver, 0, 1))[0].status == 0
+    rx = await wait_completions(dut, driver, 1, 1)
+    assert driver.received(rx[0]) == packet
+
+    # A disabled queue ignores its doorbell.
+    await driver.queues.disable(QueueKind.TX, 1)
+    driver.queue_tx(1, packet)
+    await driver.kick_tx(1)
+    await ClockCycles(dut.clk, 2000)
+    assert await driver.poll(0) == []
+    assert (await driver.stats(QueueKind.TX, 1))["consumer"] == 3
