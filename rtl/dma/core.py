@@ -54,7 +54,7 @@ from .completer import Completer
 from .completions import CompletionQueues
 from .moderation import InterruptModerator
 from .msix import MsixController
-from .ports import DmaReadMux, DmaWriteMux
+from .ports import DmaReadMux, DmaWriteMux, ReadBuffer
 from .queues import REGISTERS as QUEUE_REGISTERS
 from .queues import QueueRegisters
 from .read import DmaReadEngine
@@ -271,10 +271,20 @@ class PcieDmaCore(wiring.Component):
         wiring.connect(m, read.data, read_mux.engine.data)
         wiring.connect(m, read.status, read_mux.engine.status)
 
+        # Each read client gets a buffer for all the data it has asked for, so a client that
+        # is slow to take its data (an AXI4 master holding RREADY low, TX waiting for RX in
+        # loopback) never holds up the in-order read data of the others.
+        lanes = width // 8
+        read_buffers = [ReadBuffer(width, 2 * 256),  # two longest AXI4 bursts
+                        ReadBuffer(width, 16384 // lanes),  # a 9600-byte TX buffer and more
+                        ReadBuffer(width, 16)]  # RX descriptors
+        for k, buffer in enumerate(read_buffers):
+            m.submodules[f"read_buffer{k}"] = buffer
+            wiring.connect(m, buffer.engine, getattr(read_mux, f"c{k}"))
         m.submodules.host_port = host_port = HostMemoryPort(width)
         wiring.connect(m, wiring.flipped(self.s_axi), host_port.s_axi)
         wiring.connect(m, host_port.wr, write_mux.c0)
-        wiring.connect(m, host_port.rd, read_mux.c0)
+        wiring.connect(m, host_port.rd, read_buffers[0].client)
 
         # Queues.
         tx_count, rx_count, cq_count = self.queue_counts
@@ -288,8 +298,8 @@ class PcieDmaCore(wiring.Component):
         wiring.connect(m, queue_regs.tx, txq.host)
         wiring.connect(m, queue_regs.rx, rxq.host)
         wiring.connect(m, queue_regs.cq, cqs.host)
-        wiring.connect(m, txq.read, read_mux.c1)
-        wiring.connect(m, rxq.read, read_mux.c2)
+        wiring.connect(m, txq.read, read_buffers[1].client)
+        wiring.connect(m, rxq.read, read_buffers[2].client)
         wiring.connect(m, rxq.write, write_mux.c1)
         wiring.connect(m, cqs.write, write_mux.c2)
         _merge(m, "completion", [txq.completions, rxq.completions], cqs.entries)

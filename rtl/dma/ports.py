@@ -11,16 +11,18 @@ A **write port** (:func:`DmaWritePortSignature`): the client offers a command on
 per command, in order, once the data has left for the host.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from amnic.stream import PacketSignature
+from amnic.stream import PacketLayout, PacketSignature
 
-from .commands import DmaCommand, DmaStatus
+from .commands import MAX_TRANSFER, DmaCommand, DmaStatus
 
-__all__ = ["DmaReadPortSignature", "DmaWritePortSignature", "DmaReadMux", "DmaWriteMux"]
+__all__ = [
+    "DmaReadPortSignature", "DmaWritePortSignature", "DmaReadMux", "DmaWriteMux", "ReadBuffer",
+]
 
 
 def DmaReadPortSignature(width):
@@ -178,4 +180,86 @@ class DmaWriteMux(_Mux):
             with m.If(data_route.r_rdy & (data_route.r_data == k)):
                 m.d.comb += [data.payload.eq(port.data.payload), data.valid.eq(port.data.valid),
                              port.data.ready.eq(data.ready)]
+        return m
+
+
+class ReadBuffer(wiring.Component):
+    """Give a read client its own data buffer so it never stalls the shared read engine.
+
+    The read engine returns data in command order on one stream: a client that stops taking
+    its data holds up every other client's data behind it (and a client that waits for another
+    client — the TX queues waiting for the RX queues to drain the loopback — deadlocks). This
+    block sits between the client and the multiplexer and forwards a command only when its
+    buffer has room for all of the command's data, so the data it forwards is always taken.
+
+    A command reserves ``ceil(length / (width / 8))`` beats (none for a length the engine
+    refuses: 0 or above :data:`~amnic.dma.commands.MAX_TRANSFER`); a beat is released when the
+    client takes it. Statuses are buffered too (``statuses`` deep, which also bounds the
+    commands in flight).
+
+    Parameters
+    ----------
+    width : int
+        Data width in bits.
+    beats : int
+        Buffer depth in beats (a power of two); it must hold the longest command of the client.
+    statuses : int
+        Commands in flight at most.
+
+    Attributes
+    ----------
+    client : In(DmaReadPortSignature(width))
+        To the client.
+    engine : Out(DmaReadPortSignature(width))
+        To the multiplexer (or engine).
+    """
+
+    def __init__(self, width, beats, *, statuses=16):
+        self.width, self.beats, self.statuses = width, beats, statuses
+        super().__init__({
+            "client": In(DmaReadPortSignature(width)),
+            "engine": Out(DmaReadPortSignature(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.width // 8
+        shift = ceil_log2(lanes)
+        m.submodules.data = data = fifo.SyncFIFOBuffered(
+            width=PacketLayout(self.width, 0).size, depth=self.beats)
+        m.submodules.status = status = fifo.SyncFIFOBuffered(
+            width=DmaStatus.as_shape().size, depth=self.statuses)
+
+        cmd, length = self.client.cmd, self.client.cmd.payload.length
+        need = Signal(range(self.beats + (MAX_TRANSFER >> shift) + 2))
+        with m.If((length != 0) & (length <= MAX_TRANSFER)):
+            m.d.comb += need.eq((length + lanes - 1) >> shift)
+        reserved = Signal(range(self.beats + 1))  # beats promised and not yet taken
+        in_flight = Signal(range(self.statuses + 1))  # commands whose status is not taken
+        room = (self.beats - reserved >= need) & (in_flight < self.statuses)
+        m.d.comb += [
+            self.engine.cmd.payload.eq(cmd.payload),
+            self.engine.cmd.valid.eq(cmd.valid & room),
+            cmd.ready.eq(self.engine.cmd.ready & room),
+        ]
+        issued = cmd.valid & cmd.ready
+        taken = self.client.data.valid & self.client.data.ready
+        m.d.sync += reserved.eq(reserved + Mux(issued, need, 0) - taken)
+        status_taken = self.client.status.valid & self.client.status.ready
+        m.d.sync += in_flight.eq(in_flight + issued - status_taken)
+
+        m.d.comb += [
+            data.w_data.eq(self.engine.data.payload),
+            data.w_en.eq(self.engine.data.valid),
+            self.engine.data.ready.eq(data.w_rdy),
+            self.client.data.payload.eq(data.r_data),
+            self.client.data.valid.eq(data.r_rdy),
+            data.r_en.eq(self.client.data.ready),
+            status.w_data.eq(self.engine.status.payload),
+            status.w_en.eq(self.engine.status.valid),
+            self.engine.status.ready.eq(status.w_rdy),
+            self.client.status.payload.eq(status.r_data),
+            self.client.status.valid.eq(status.r_rdy),
+            status.r_en.eq(self.client.status.ready),
+        ]
         return m
