@@ -192,10 +192,10 @@ class ReadBuffer(wiring.Component):
     block sits between the client and the multiplexer and forwards a command only when its
     buffer has room for all of the command's data, so the data it forwards is always taken.
 
-    A command reserves ``ceil(length / (width / 8))`` beats (none for a length the engine
-    refuses: 0 or above :data:`~amnic.dma.commands.MAX_TRANSFER`); a beat is released when the
-    client takes it. Statuses are buffered too (``statuses`` deep, which also bounds the
-    commands in flight).
+    Commands are always taken into a FIFO (up to ``statuses`` in flight) and leave it when the
+    buffer has room: a command reserves ``ceil(length / (width / 8))`` beats (none for a length
+    the engine refuses: 0 or above :data:`~amnic.dma.commands.MAX_TRANSFER`); a beat is released
+    when the client takes it. Statuses are buffered too.
 
     Parameters
     ----------
@@ -230,23 +230,34 @@ class ReadBuffer(wiring.Component):
         m.submodules.status = status = fifo.SyncFIFOBuffered(
             width=DmaStatus.as_shape().size, depth=self.statuses)
 
-        cmd, length = self.client.cmd, self.client.cmd.payload.length
-        need = Signal(range(self.beats + (MAX_TRANSFER >> shift) + 2))
-        with m.If((length != 0) & (length <= MAX_TRANSFER)):
-            m.d.comb += need.eq((length + lanes - 1) >> shift)
-        reserved = Signal(range(self.beats + 1))  # beats promised and not yet taken
+        # Commands wait in a FIFO for room, so the client can always hand over its commands
+        # (a client that issues commands and takes data in one sequence would otherwise wait
+        # for room that only its own data-taking frees).
+        m.submodules.commands = commands = fifo.SyncFIFOBuffered(
+            width=DmaCommand.as_shape().size, depth=self.statuses)
         in_flight = Signal(range(self.statuses + 1))  # commands whose status is not taken
-        room = (self.beats - reserved >= need) & (in_flight < self.statuses)
+        accepted = self.client.cmd.valid & self.client.cmd.ready
         m.d.comb += [
-            self.engine.cmd.payload.eq(cmd.payload),
-            self.engine.cmd.valid.eq(cmd.valid & room),
-            cmd.ready.eq(self.engine.cmd.ready & room),
+            commands.w_data.eq(self.client.cmd.payload),
+            commands.w_en.eq(self.client.cmd.valid & (in_flight < self.statuses)),
+            self.client.cmd.ready.eq(commands.w_rdy & (in_flight < self.statuses)),
         ]
-        issued = cmd.valid & cmd.ready
+        head = DmaCommand(commands.r_data)
+        need = Signal(range(self.beats + (MAX_TRANSFER >> shift) + 2))
+        with m.If((head.length != 0) & (head.length <= MAX_TRANSFER)):
+            m.d.comb += need.eq((head.length + lanes - 1) >> shift)
+        reserved = Signal(range(self.beats + 1))  # beats promised and not yet taken
+        room = self.beats - reserved >= need
+        m.d.comb += [
+            self.engine.cmd.payload.eq(head),
+            self.engine.cmd.valid.eq(commands.r_rdy & room),
+            commands.r_en.eq(self.engine.cmd.ready & room),
+        ]
+        issued = self.engine.cmd.valid & self.engine.cmd.ready
         taken = self.client.data.valid & self.client.data.ready
         m.d.sync += reserved.eq(reserved + Mux(issued, need, 0) - taken)
         status_taken = self.client.status.valid & self.client.status.ready
-        m.d.sync += in_flight.eq(in_flight + issued - status_taken)
+        m.d.sync += in_flight.eq(in_flight + accepted - status_taken)
 
         m.d.comb += [
             data.w_data.eq(self.engine.data.payload),

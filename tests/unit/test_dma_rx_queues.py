@@ -78,7 +78,7 @@ class Harness:
                          idle_prob=0.1, rng=self.rng)
 
 
-@pytest.mark.parametrize("width", [64, 256])
+@pytest.mark.parametrize("width", [64, 256, 512])
 def test_many_queues_wrap_and_drop_when_empty(width):
     rng = random.Random(width)
     h = Harness(width, count=8, rng=rng)

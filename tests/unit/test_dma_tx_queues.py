@@ -170,7 +170,7 @@ def check_stream(h, expected, completions, rings):
             for first, p in expected[q]]
 
 
-@pytest.mark.parametrize("width", [64, 256])
+@pytest.mark.parametrize("width", [64, 256, 512])
 def test_many_queues_scatter_gather_and_wrap(width):
     rng = random.Random(width)
     h = Harness(width, count=8, rng=rng)
