@@ -54,7 +54,7 @@ from .completer import Completer
 from .completions import CompletionQueues
 from .moderation import InterruptModerator
 from .msix import MsixController
-from .ports import DmaReadMux, DmaWriteMux, ReadBuffer
+from .ports import DmaReadMux, DmaWriteMux, ReadBuffer, round_robin_grant
 from .queues import REGISTERS as QUEUE_REGISTERS
 from .queues import QueueRegisters
 from .read import DmaReadEngine
@@ -110,13 +110,8 @@ REGISTERS = RegisterBlock(
 
 def _merge(m, name, sources, sink):
     """Round-robin merge of plain streams ``sources`` into ``sink`` (one item per cycle)."""
-    last = Signal(range(len(sources)), name=f"{name}_last")
-    grant = Signal(range(len(sources)), name=f"{name}_grant")
-    n = len(sources)
-    for offset in reversed(range(1, n + 1)):
-        for k in range(n):
-            with m.If((last == k) & sources[(k + offset) % n].valid):
-                m.d.comb += grant.eq((k + offset) % n)
+    last = Signal(range(len(sources)), init=len(sources) - 1, name=f"{name}_last")
+    grant, _ = round_robin_grant(m, Cat(source.valid for source in sources), last, name)
     for k, source in enumerate(sources):
         with m.If(grant == k):
             m.d.comb += [sink.payload.eq(source.payload), sink.valid.eq(source.valid),

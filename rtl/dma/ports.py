@@ -22,6 +22,7 @@ from .commands import MAX_TRANSFER, DmaCommand, DmaStatus
 
 __all__ = [
     "DmaReadPortSignature", "DmaWritePortSignature", "DmaReadMux", "DmaWriteMux", "ReadBuffer",
+    "round_robin_grant",
 ]
 
 
@@ -43,9 +44,9 @@ def DmaWritePortSignature(width):
     })
 
 
-def _round_robin(m, requests, last, name):
-    """Index of the first requesting client after ``last`` (wrapping), and whether any
-    requests. Combinational."""
+def round_robin_grant(m, requests, last, name):
+    """Index of the first set bit of ``requests`` after index ``last`` (wrapping), and whether
+    any is set. Combinational; ``last`` is the caller's register of the previous grant."""
     n = len(requests)
     grant = Signal(range(n), name=f"{name}_grant")
     any_request = Signal(name=f"{name}_any")
@@ -79,7 +80,7 @@ class _Mux(wiring.Component):
         for k, port in enumerate(ports):
             m.d.comb += requests[k].eq(port.cmd.valid)
         last = Signal(range(self.clients), init=self.clients - 1)
-        grant, any_request = _round_robin(m, requests, last, "cmd")
+        grant, any_request = round_robin_grant(m, requests, last, "cmd")
         room = Signal()  # every route FIFO can take the client's index
         m.d.comb += room.eq(Cat(f.w_rdy for f in fifos).all())
         for f in fifos:

@@ -1,11 +1,12 @@
 """Several TLP sources onto one hard-IP stream (the requester request bus takes the write
 engine's memory writes and the read engine's read requests)."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axis import TlpStreamSignature
+from .ports import round_robin_grant
 
 __all__ = ["TlpArbiter"]
 
@@ -51,13 +52,7 @@ class TlpArbiter(wiring.Component):
         busy = Signal()  # a TLP is in progress on `held`
         held = Signal(range(self.n))
         last = Signal(range(self.n), init=self.n - 1)
-        choice = Signal(range(self.n))
-        # The first valid input after `last`, scanning last+1 .. last+n (later assignments win,
-        # so walk the scan order backwards).
-        for offset in reversed(range(1, self.n + 1)):
-            for k in range(self.n):
-                with m.If((last == k) & inputs[(k + offset) % self.n].valid):
-                    m.d.comb += choice.eq((k + offset) % self.n)
+        choice, _ = round_robin_grant(m, Cat(port.valid for port in inputs), last, "tlp")
         grant = Signal(range(self.n))
         m.d.comb += grant.eq(choice)
         with m.If(busy):
