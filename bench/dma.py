@@ -44,16 +44,13 @@ Sections (each a function ``NAME_rows(quick)`` returning row dicts, listed in
 reports ``ok`` false (data or TLPs that do not match the model) or a section fails, else 0.
 """
 
-import argparse
-import json
 import random
 import sys
-import time
 from collections import deque
-from pathlib import Path
 
 from amnic.bench._pcie_link import FRAMING, LINKS
-from amnic.bench.flow import Column, Section, render
+from amnic.bench._sections import Column, Section, text_column
+from amnic.bench._sections import run as run_sections
 
 __all__ = [
     "WIDTHS", "SIZES", "LATENCY", "SECTIONS",
@@ -855,8 +852,7 @@ def resource_rows(quick):
 # Tables
 
 
-def _text(key, heading):
-    return Column(key, heading, "", "---")
+_text = text_column
 
 
 _RATE_COLUMNS = (Column("interface_gbps", "interface Gbit/s", ".2f"),
@@ -931,52 +927,9 @@ SECTIONS = (
 )
 
 
-def _failed(results):
-    for name, rows in results.items():
-        if name in ("elapsed_s", "quick"):
-            continue
-        if isinstance(rows, dict) and "error" in rows:
-            return True
-        if isinstance(rows, list) and any(row.get("ok") is False for row in rows):
-            return True
-    return False
-
-
 def main(argv=None):
-    names = [s.name for s in SECTIONS]
-    parser = argparse.ArgumentParser(prog="amnic bench dma", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", default="build/bench/dma.json", help="JSON output path")
-    parser.add_argument("--markdown", default=None, help="also write the tables to this file")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer sizes and commands, no synthesis (under three minutes)")
-    parser.add_argument("--section", action="append", choices=names, metavar="NAME",
-                        help=f"run only this section (repeatable): {', '.join(names)}")
-    args = parser.parse_args(argv)
-
-    chosen = [s for s in SECTIONS if not args.section or s.name in args.section]
-    results = {"quick": args.quick, "elapsed_s": {}}
-    for section in chosen:
-        if args.quick and section.full_only:
-            results[section.name] = {"skipped": "Skipped with --quick."}
-            continue
-        start = time.monotonic()
-        try:
-            results[section.name] = section.rows(args.quick)
-        except Exception as e:  # report the section as failed and run the others
-            progress(f"section {section.name} failed: {type(e).__name__}: {e}")
-            results[section.name] = {"error": f"{type(e).__name__}: {e}"}
-        results["elapsed_s"][section.name] = round(time.monotonic() - start, 1)
-    table = render(results, SECTIONS)
-    print(table)
-    print("Run time per section (s): " + ", ".join(
-        f"{k} {v:g}" for k, v in results["elapsed_s"].items()))
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(table)
-    progress(f"JSON written to {path}")
-    return 1 if _failed(results) else 0
+    return run_sections("dma", __doc__, SECTIONS, argv, progress=progress,
+                        quick_help="fewer sizes and commands, no synthesis (under three minutes)")
 
 
 if __name__ == "__main__":

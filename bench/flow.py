@@ -39,19 +39,18 @@ The exit status is 1 when a row reports ``ok`` false (a result that does not mat
 or a section fails, else 0.
 """
 
-import argparse
-import json
 import random
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
+
+from amnic.bench._sections import Column, Section, text_column
+from amnic.bench._sections import run as run_sections
 
 __all__ = [
     "Column", "Section", "SECTIONS",
     "pipeline_rows", "flow_table_rows", "block_rows", "capacity_rows", "resource_rows",
     "measure_flow_table", "lookup_mismatches", "measure_acl", "measure_rss", "measure_meters",
-    "synthesize_component", "flow_table_capacity", "extrapolate_capacity", "render", "main",
+    "synthesize_component", "flow_table_capacity", "extrapolate_capacity", "main",
 ]
 
 #: Seconds a flow-table capacity synthesis may take before the size is extrapolated instead.
@@ -786,38 +785,7 @@ def resource_rows(quick):
 # Tables
 
 
-@dataclass(frozen=True)
-class Column:
-    """A table column: the row key, its heading and a format spec (``None`` prints as -)."""
-
-    key: str
-    heading: str
-    fmt: str = ""
-    align: str = "---:"
-
-    def cell(self, row):
-        value = row.get(self.key)
-        if value is None:
-            return "-"
-        if isinstance(value, bool):
-            return "yes" if value else "NO"
-        return format(value, self.fmt)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A part of the benchmark: ``rows(quick)`` measures, the rest describes the table."""
-
-    name: str
-    title: str
-    rows: object
-    columns: tuple
-    note: str = ""
-    full_only: bool = False  #: skipped with ``--quick``
-
-
-def _text(key, heading):
-    return Column(key, heading, "", "---")
+_text = text_column
 
 
 _RESOURCE_COLUMNS = (Column("LUT", "LUT"), Column("FF", "FF"), Column("CARRY", "CARRY8"),
@@ -889,76 +857,10 @@ SECTIONS = (
 )
 
 
-def render(results, sections=None):
-    """The Markdown tables of ``results`` (``{section name: rows}``) for ``sections``
-    (default :data:`SECTIONS`); a failed section (``{"error": text}``) prints its error."""
-    lines = []
-    for section in SECTIONS if sections is None else sections:
-        rows = results.get(section.name)
-        if rows is None:
-            continue
-        lines += [f"## {section.title}", ""]
-        if section.note:
-            lines += [section.note, ""]
-        if isinstance(rows, dict):
-            lines += [f"FAILED: {rows['error']}" if "error" in rows else rows["skipped"], ""]
-            continue
-        cols = section.columns
-        lines.append("| " + " | ".join(c.heading for c in cols) + " |")
-        lines.append("|" + "|".join(c.align for c in cols) + "|")
-        for row in rows:
-            lines.append("| " + " | ".join(c.cell(row) for c in cols) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _failed(results):
-    for name, rows in results.items():
-        if name in ("elapsed_s", "quick"):
-            continue
-        if isinstance(rows, dict) and "error" in rows:
-            return True
-        if isinstance(rows, list) and any(row.get("ok") is False for row in rows):
-            return True
-    return False
-
-
 def main(argv=None):
-    names = [s.name for s in SECTIONS]
-    parser = argparse.ArgumentParser(prog="amnic bench flow", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", default="build/bench/flow.json", help="JSON output path")
-    parser.add_argument("--markdown", default=None, help="also write the tables to this file")
-    parser.add_argument("--quick", action="store_true",
-                        help="small simulations, two small syntheses (about two minutes)")
-    parser.add_argument("--section", action="append", choices=names, metavar="NAME",
-                        help=f"run only this section (repeatable): {', '.join(names)}")
-    args = parser.parse_args(argv)
-
     _flow_table_runs.clear()
-    chosen = [s for s in SECTIONS if not args.section or s.name in args.section]
-    results = {"quick": args.quick, "elapsed_s": {}}
-    for section in chosen:
-        if args.quick and section.full_only:
-            results[section.name] = {"skipped": "Skipped with --quick."}
-            continue
-        start = time.monotonic()
-        try:
-            results[section.name] = section.rows(args.quick)
-        except Exception as e:  # report the section as failed and run the others
-            progress(f"section {section.name} failed: {type(e).__name__}: {e}")
-            results[section.name] = {"error": f"{type(e).__name__}: {e}"}
-        results["elapsed_s"][section.name] = round(time.monotonic() - start, 1)
-    table = render(results)
-    print(table)
-    print("Run time per section (s): " + ", ".join(
-        f"{k} {v:g}" for k, v in results["elapsed_s"].items()))
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(table)
-    progress(f"JSON written to {path}")
-    return 1 if _failed(results) else 0
+    return run_sections("flow", __doc__, SECTIONS, argv, progress=progress,
+                        quick_help="small simulations, two small syntheses (about two minutes)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 
 from amnic.bench import dma
 from amnic.bench._pcie_link import LINKS
-from amnic.bench.flow import Column, Section
+from amnic.bench._sections import Column, Section
 
 
 def test_link_arithmetic():
