@@ -17,7 +17,7 @@ import random
 
 import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteRam, AxiMaster
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteRam, AxiMaster, AxiResp
 
 from amnic.csr.ids import PCIE_DMA
 from amnic.dma.core import REGISTERS, PcieDmaCore
@@ -367,3 +367,21 @@ async def queue_bad_input(dut):
     await ClockCycles(dut.clk, 2000)
     assert await driver.poll(0) == []
     assert (await driver.stats(QueueKind.TX, 1))["consumer"] == 3
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def host_memory_errors(dut):
+    """Reads of host addresses nothing answers: the root complex completes them with
+    Unsupported Request; the read engine reports the error, the AXI4 port answers SLVERR, the
+    error is counted, and reads of real memory keep working."""
+    host, axi = await setup_dma(dut, max_payload=256, max_read_request=512)
+    address, memory = host.rc.alloc_region(1 << 12)
+    memory[:16] = bytes(range(16))
+    errors = await read_counter(host, "host_port_errors")
+    nowhere = 0x7F_0000_0000
+    for length in (4, 100, 3000):
+        response = await axi.read(nowhere, length)
+        assert response.resp == AxiResp.SLVERR, (length, response)
+        got = await axi.read(address, 16)
+        assert got.data == bytes(range(16)) and got.resp == AxiResp.OKAY
+    assert await read_counter(host, "host_port_errors") == errors + 3
