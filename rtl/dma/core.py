@@ -285,7 +285,11 @@ class PcieDmaCore(wiring.Component):
         tx_count, rx_count, cq_count = self.queue_counts
         m.submodules.queue_regs = queue_regs = QueueRegisters(*self.queue_counts)
         m.submodules.txq = txq = TxQueues(width, tx_count)
-        m.submodules.rxq = rxq = RxQueues(width, rx_count, drop_when_full=False)
+        # 512 receive-FIFO beats at either width (16 KB at 256 bit, 32 KB at 512 bit): with 256
+        # beats at 512 bit the loopback was seen to stall with several-KB packets (cause not
+        # yet found; see the DMA issue notes).
+        m.submodules.rxq = rxq = RxQueues(width, rx_count, drop_when_full=False,
+                                          fifo_bytes=512 * width // 8)
         m.submodules.cqs = cqs = CompletionQueues(width, cq_count)
         m.submodules.moderation = moderation = self.moderation
         wiring.connect(m, decoder.target(2), queue_regs.bus)

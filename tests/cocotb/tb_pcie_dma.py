@@ -230,9 +230,7 @@ async def loopback_queues(dut):
     consumed with the phase bit across ring wrap-around, interrupts through MSI-X with
     moderation re-armed by the driver, statistics per queue."""
     rng = random.Random(7)
-    # Open bug: at 512 bit the loopback stalls (the TX queues stop answering) once packets of
-    # several KB meet; the blocks pass alone. Until it is fixed the 512-bit run stays below.
-    longest = 9600 if len(dut.m_axis_cq_tdata) == 256 else 2000
+    longest = 9600
     _, driver = await setup_driver(dut)
     await driver.set_loopback(True)
     await driver.create_completion_queue(0, 4, vector=0)  # TX completions
