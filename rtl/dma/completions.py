@@ -19,6 +19,7 @@ from .queues import (
     bad_index,
     phase_of,
     ring_address,
+    serve_host_command,
 )
 
 __all__ = ["CompletionQueues", "CqState", "completion_entry"]
@@ -162,23 +163,8 @@ class CompletionQueues(wiring.Component):
                     m.next = "ENTRY"
 
             with m.State("CONTROL"):
-                info = host.info.payload
-                with m.If(in_range):
-                    m.d.comb += [
-                        info.base.eq(st.base), info.log_size.eq(st.log_size),
-                        info.enable.eq(st.enable), info.cq.eq(st.vector),
-                        info.producer.eq(st.producer), info.consumer.eq(st.consumer),
-                        info.error.eq(st.error), info.packets.eq(st.packets),
-                        info.drops.eq(st.drops),
-                    ]
-                m.d.comb += [
-                    host.info.valid.eq(1),
-                    new.base.eq(control.base), new.log_size.eq(control.log_size),
-                    new.enable.eq(control.enable), new.vector.eq(control.cq),
-                    new.producer.eq(control.producer), new.consumer.eq(control.consumer),
-                    new.error.eq(QueueError.NONE),
-                    wr.en.eq(host.info.ready & control.write & in_range),
-                ]
+                serve_host_command(m, host, st, new, control, in_range, cq_field="vector")
+                m.d.comb += wr.en.eq(host.info.ready & control.write & in_range)
                 with m.If(host.info.ready):
                     m.next = "IDLE"
 

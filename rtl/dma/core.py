@@ -308,10 +308,7 @@ class PcieDmaCore(wiring.Component):
         tx_out, rx_in = self.m_axis_tx, self.s_axis_rx
         with m.If(loopback):
             m.d.comb += [
-                rxq.rx.payload.data.eq(txq.tx.payload.data),
-                rxq.rx.payload.keep.eq(txq.tx.payload.keep),
-                rxq.rx.payload.last.eq(txq.tx.payload.last),
-                rxq.rx.payload.user.eq(txq.tx.payload.user),
+                rxq.rx.payload.eq(txq.tx.payload),
                 rxq.rx.valid.eq(txq.tx.valid),
                 txq.tx.ready.eq(rxq.rx.ready),
             ]

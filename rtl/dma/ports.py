@@ -61,26 +61,41 @@ def round_robin_grant(m, requests, last, name):
 
 class _Mux(wiring.Component):
     """Shared part of the read and write multiplexers: command arbitration and the FIFOs that
-    remember which client each outstanding command belongs to."""
+    remember which client each outstanding command belongs to. Subclasses say how the data
+    stream is routed (:meth:`_route_data`)."""
 
-    def __init__(self, members, clients, outstanding):
+    def __init__(self, port_signature, clients, outstanding):
         if clients < 1:
             raise ValueError(f"need at least one client, not {clients}")
         self.clients = clients
         self.outstanding = outstanding
+        members = {f"c{k}": In(port_signature) for k in range(clients)}
+        members["engine"] = Out(port_signature)
         super().__init__(members)
 
     def ports(self):
         return [getattr(self, f"c{k}") for k in range(self.clients)]
 
+    def elaborate(self, platform):
+        m = Module()
+        bits = max(1, ceil_log2(self.clients))
+        m.submodules.data_route = data_route = fifo.SyncFIFO(width=bits, depth=self.outstanding)
+        m.submodules.status_route = status_route = fifo.SyncFIFO(
+            width=bits, depth=self.outstanding)
+        self._arbitrate(m, [data_route, status_route])
+        self._route_status(m, status_route)
+        data = self.engine.data
+        m.d.comb += data_route.r_en.eq(data.valid & data.ready & data.payload.last)
+        for k, port in enumerate(self.ports()):
+            self._route_data(m, port, data_route.r_rdy & (data_route.r_data == k))
+        return m
+
     def _arbitrate(self, m, fifos):
         """Pass one client's command per cycle, round robin; push its index into ``fifos``."""
         ports = self.ports()
-        requests = Signal(self.clients)
-        for k, port in enumerate(ports):
-            m.d.comb += requests[k].eq(port.cmd.valid)
         last = Signal(range(self.clients), init=self.clients - 1)
-        grant, any_request = round_robin_grant(m, requests, last, "cmd")
+        grant, any_request = round_robin_grant(m, Cat(port.cmd.valid for port in ports), last,
+                                               "cmd")
         room = Signal()  # every route FIFO can take the client's index
         m.d.comb += room.eq(Cat(f.w_rdy for f in fifos).all())
         for f in fifos:
@@ -98,10 +113,9 @@ class _Mux(wiring.Component):
 
     def _route_status(self, m, route):
         """Hand each status to the client whose command it answers."""
-        ports = self.ports()
         status = self.engine.status
         m.d.comb += route.r_en.eq(status.valid & status.ready)
-        for k, port in enumerate(ports):
+        for k, port in enumerate(self.ports()):
             m.d.comb += port.status.payload.eq(status.payload)
             with m.If(route.r_rdy & (route.r_data == k)):
                 m.d.comb += [port.status.valid.eq(status.valid), status.ready.eq(port.status.ready)]
@@ -113,7 +127,7 @@ class DmaReadMux(_Mux):
     Commands are taken round robin, one per cycle; data and status go back to the client whose
     command they answer (the engine answers in order). At most ``outstanding`` commands may be
     in the engine; a client's data back-pressure stalls the engine's data stream (and so every
-    client behind it), so clients should accept their data promptly.
+    client behind it): put a :class:`ReadBuffer` in front of a client that may be slow.
 
     Attributes
     ----------
@@ -124,26 +138,13 @@ class DmaReadMux(_Mux):
     """
 
     def __init__(self, width, clients, *, outstanding=32):
-        members = {f"c{k}": In(DmaReadPortSignature(width)) for k in range(clients)}
-        members["engine"] = Out(DmaReadPortSignature(width))
-        super().__init__(members, clients, outstanding)
+        super().__init__(DmaReadPortSignature(width), clients, outstanding)
 
-    def elaborate(self, platform):
-        m = Module()
-        bits = max(1, ceil_log2(self.clients))
-        m.submodules.data_route = data_route = fifo.SyncFIFO(
-            width=bits, depth=self.outstanding)
-        m.submodules.status_route = status_route = fifo.SyncFIFO(
-            width=bits, depth=self.outstanding)
-        self._arbitrate(m, [data_route, status_route])
-        self._route_status(m, status_route)
+    def _route_data(self, m, port, selected):
         data = self.engine.data
-        m.d.comb += data_route.r_en.eq(data.valid & data.ready & data.payload.last)
-        for k, port in enumerate(self.ports()):
-            m.d.comb += port.data.payload.eq(data.payload)
-            with m.If(data_route.r_rdy & (data_route.r_data == k)):
-                m.d.comb += [port.data.valid.eq(data.valid), data.ready.eq(port.data.ready)]
-        return m
+        m.d.comb += port.data.payload.eq(data.payload)
+        with m.If(selected):
+            m.d.comb += [port.data.valid.eq(data.valid), data.ready.eq(port.data.ready)]
 
 
 class DmaWriteMux(_Mux):
@@ -162,26 +163,13 @@ class DmaWriteMux(_Mux):
     """
 
     def __init__(self, width, clients, *, outstanding=32):
-        members = {f"c{k}": In(DmaWritePortSignature(width)) for k in range(clients)}
-        members["engine"] = Out(DmaWritePortSignature(width))
-        super().__init__(members, clients, outstanding)
+        super().__init__(DmaWritePortSignature(width), clients, outstanding)
 
-    def elaborate(self, platform):
-        m = Module()
-        bits = max(1, ceil_log2(self.clients))
-        m.submodules.data_route = data_route = fifo.SyncFIFO(
-            width=bits, depth=self.outstanding)
-        m.submodules.status_route = status_route = fifo.SyncFIFO(
-            width=bits, depth=self.outstanding)
-        self._arbitrate(m, [data_route, status_route])
-        self._route_status(m, status_route)
+    def _route_data(self, m, port, selected):
         data = self.engine.data
-        m.d.comb += data_route.r_en.eq(data.valid & data.ready & data.payload.last)
-        for k, port in enumerate(self.ports()):
-            with m.If(data_route.r_rdy & (data_route.r_data == k)):
-                m.d.comb += [data.payload.eq(port.data.payload), data.valid.eq(port.data.valid),
-                             port.data.ready.eq(data.ready)]
-        return m
+        with m.If(selected):
+            m.d.comb += [data.payload.eq(port.data.payload), data.valid.eq(port.data.valid),
+                         port.data.ready.eq(data.ready)]
 
 
 class ReadBuffer(wiring.Component):

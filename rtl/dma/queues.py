@@ -74,6 +74,7 @@ from amnic.csr.ids import DMA_QUEUES
 
 __all__ = [
     "QUEUES_TYPE_ID", "REGISTERS", "DOORBELL_FIFO", "DESCRIPTOR_BYTES", "ENTRY_BYTES",
+    "serve_host_command",
     "QueueKind", "QueueError", "CompletionStatus", "DescriptorFlags",
     "QueueControl", "QueueInfo", "Doorbell", "QueueHostSignature", "CompletionRequest",
     "QueueRegisters", "ring_address", "bad_index", "phase_of",
@@ -265,6 +266,35 @@ def ring_address(base, index, log_size):
 def bad_index(producer, consumer, log_size):
     """Whether ``producer - consumer (mod 2**16)`` exceeds ``2**log_size`` (HDL)."""
     return (producer - consumer)[:16] > (1 << log_size)
+
+
+def serve_host_command(m, host, state, new, control, in_range, *, stats=None, cq_field="cq"):
+    """The step every queue engine takes for a :class:`QueueControl` (HDL, combinational).
+
+    Answers ``host.info`` from the queue's ``state`` (statistics from ``stats``, by default
+    ``state`` itself; zeros for a queue beyond the count) and puts ``control``'s configuration
+    and indices into ``new`` with the error cleared; the engine writes ``new`` back when
+    ``control.write``. ``cq_field`` names the state field that ``QueueControl.cq`` configures
+    (``vector`` for completion queues).
+    """
+    def fields(view):
+        return data.Layout.cast(view.shape()).members
+
+    info = host.info.payload
+    stats = state if stats is None else stats
+    copied = ["base", "log_size", "enable", "producer", "consumer"]
+    if "weight" in fields(state):
+        copied.append("weight")
+    with m.If(in_range):
+        m.d.comb += [getattr(info, name).eq(getattr(state, name))
+                     for name in copied + ["error"]]
+        m.d.comb += info.cq.eq(getattr(state, cq_field))
+        m.d.comb += [getattr(info, name).eq(getattr(stats, name))
+                     for name in ("packets", "bytes", "drops")
+                     if name in fields(stats)]
+    m.d.comb += [getattr(new, name).eq(getattr(control, name)) for name in copied]
+    m.d.comb += [getattr(new, cq_field).eq(control.cq), new.error.eq(QueueError.NONE),
+                 host.info.valid.eq(1)]
 
 
 def phase_of(index, log_size):

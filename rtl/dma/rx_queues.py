@@ -46,6 +46,7 @@ from .queues import (
     QueueKind,
     bad_index,
     ring_address,
+    serve_host_command,
 )
 
 __all__ = ["RxQueues", "RxState"]
@@ -230,23 +231,8 @@ class RxQueues(wiring.Component):
                     m.next = "PACKET"
 
             with m.State("CONTROL"):
-                info = host.info.payload
-                with m.If(in_range):
-                    m.d.comb += [
-                        info.base.eq(st.base), info.log_size.eq(st.log_size),
-                        info.enable.eq(st.enable), info.cq.eq(st.cq),
-                        info.producer.eq(st.producer), info.consumer.eq(st.consumer),
-                        info.error.eq(st.error), info.packets.eq(st.packets),
-                        info.bytes.eq(st.bytes), info.drops.eq(st.drops),
-                    ]
-                m.d.comb += [
-                    host.info.valid.eq(1),
-                    new.base.eq(control.base), new.log_size.eq(control.log_size),
-                    new.enable.eq(control.enable), new.cq.eq(control.cq),
-                    new.producer.eq(control.producer), new.consumer.eq(control.consumer),
-                    new.error.eq(QueueError.NONE),
-                    wr.en.eq(host.info.ready & control.write & in_range),
-                ]
+                serve_host_command(m, host, st, new, control, in_range)
+                m.d.comb += wr.en.eq(host.info.ready & control.write & in_range)
                 with m.If(host.info.ready):
                     m.next = "IDLE"
 

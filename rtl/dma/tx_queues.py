@@ -57,6 +57,7 @@ from .queues import (
     QueueKind,
     bad_index,
     ring_address,
+    serve_host_command,
 )
 
 __all__ = ["TxQueues", "TxState", "QueueStats"]
@@ -271,25 +272,10 @@ class TxQueues(wiring.Component):
                     m.next = "SERVE"
 
             with m.State("CONTROL"):
-                info = host.info.payload
-                stats = data.View(QueueStats, sx_host.data)
-                with m.If(in_range):
-                    m.d.comb += [
-                        info.base.eq(st.base), info.log_size.eq(st.log_size),
-                        info.enable.eq(st.enable), info.cq.eq(st.cq), info.weight.eq(st.weight),
-                        info.producer.eq(st.producer), info.consumer.eq(st.consumer),
-                        info.error.eq(st.error), info.packets.eq(stats.packets),
-                        info.bytes.eq(stats.bytes), info.drops.eq(stats.drops),
-                    ]
+                serve_host_command(m, host, st, new, control, in_range,
+                                   stats=data.View(QueueStats, sx_host.data))
                 work = control.enable & (control.producer != control.consumer)
-                m.d.comb += [
-                    host.info.valid.eq(1),
-                    new.base.eq(control.base), new.log_size.eq(control.log_size),
-                    new.enable.eq(control.enable), new.cq.eq(control.cq),
-                    new.weight.eq(control.weight), new.producer.eq(control.producer),
-                    new.consumer.eq(control.consumer), new.error.eq(QueueError.NONE),
-                    new.active.eq(st.active | work),
-                ]
+                m.d.comb += new.active.eq(st.active | work)
                 with m.If(host.info.ready):
                     with m.If(control.write & in_range):
                         m.d.comb += [st_wr.en.eq(1), active.w_en.eq(work & ~st.active)]
