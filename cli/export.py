@@ -6,7 +6,7 @@ instead, so :func:`export_verilog` wraps the component in a thin top-level whose
 
 * packet streams (:class:`amnic.stream.PacketLayout` payload) as ``s_axis_<name>_tdata/tkeep/
   tvalid/tready/tlast/tuser`` when the component receives them and ``m_axis_<name>_...`` when
-  it sends them;
+  it sends them (a member already named ``s_axis_<x>`` / ``m_axis_<x>`` keeps its name);
 * any other stream as ``<name>_tdata/tvalid/tready`` (``tready`` omitted when always ready);
 * plain signals as their member path joined with ``_`` (``xgmii_txd``, ``stat_rx_fcs_error``);
 * one clock/reset pair per clock domain: ``clk``/``rst`` for ``sync``, ``<domain>_clk``/
@@ -81,7 +81,9 @@ class _Top(Elaboratable):
         fwd, back = ("output", "input") if source else ("input", "output")
         shape = port.payload.shape()
         if isinstance(shape, PacketLayout):
-            prefix = f"{'m' if source else 's'}_axis_{name}"
+            prefix = f"{'m' if source else 's'}_axis_"
+            # A member already named for its direction (``m_axis_tx``) keeps its name.
+            prefix = name if name.startswith(prefix) else prefix + name
             what = f"{name} packet stream"
             self._add(f"{prefix}_tdata", port.payload.data, fwd, f"{what} data")
             self._add(f"{prefix}_tkeep", port.payload.keep, fwd, f"{what} byte enables")

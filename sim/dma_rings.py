@@ -7,7 +7,8 @@
   latency, random back-pressure and injectable errors. Commands, data and statuses run in
   separate testbenches, as the streams of a port are independent;
 * :class:`DescriptorRing` — a TX or RX ring: the host writes descriptors and advances its
-  producer index (free-running 16 bits);
+  producer index (free-running 16 bits); :func:`rx_placement` tells how a received packet is
+  spread over the RX buffers;
 * :class:`CompletionRing` — a completion ring: the host reads entries at its consumer index
   while their phase bit is the one expected for the current pass, and rejects duplicates;
 * :class:`QueueDriver` — the register sequences of the ``dma_queues`` block (offsets from
@@ -22,12 +23,13 @@ from collections import deque
 from dataclasses import dataclass
 
 from amnic.dma.commands import DmaError
-from amnic.dma.queues import REGISTERS, QueueKind
+from amnic.dma.queues import REGISTERS, CompletionStatus, QueueKind
+from amnic.dma.rx_queues import SCATTER_BLOCK
 
 __all__ = [
     "DESCRIPTOR_BYTES", "ENTRY_BYTES", "MORE", "HostMemory", "DmaReadModel", "DmaWriteModel",
     "DescriptorRing", "Completion", "CompletionRing", "QueueDriver", "pack_descriptor",
-    "DuplicateCompletionError",
+    "DuplicateCompletionError", "rx_placement",
 ]
 
 DESCRIPTOR_BYTES = 16
@@ -205,6 +207,27 @@ class DmaWriteModel(_Model):
             self.statuses.append((self.now + self.latency, ident, error))
 
 
+def rx_placement(length, sizes):
+    """Where the RX queues put a packet of ``length`` bytes, given the sizes of the buffers
+    posted from the consumer index on (:mod:`amnic.dma.rx_queues`): the bytes each buffer used
+    takes, and the completion status (a :class:`~amnic.dma.queues.CompletionStatus`)."""
+    takes = []
+    remaining = length
+    for n, size in enumerate(sizes):
+        final = n == len(sizes) - 1
+        if remaining <= size:
+            usable = remaining
+        else:
+            usable = size if final else size - size % SCATTER_BLOCK
+        takes.append(usable)
+        if usable == 0:
+            return takes, CompletionStatus.BAD_DESCRIPTOR
+        remaining -= usable
+        if remaining == 0:
+            return takes, CompletionStatus.OK
+    return takes, CompletionStatus.TRUNCATED
+
+
 class DescriptorRing:
     """A TX or RX descriptor ring of ``2**log_size`` entries in ``memory``, starting at
     free-running index ``start``."""
@@ -248,13 +271,15 @@ class Completion:
     index: int
     length: int
     phase: int
+    descriptors: int = 0  #: RX: descriptors the packet used
 
     @classmethod
     def unpack(cls, raw):
-        queue, status, kind, index, length, top = struct.unpack("<HBBH2xI3xB", raw)
-        assert raw[6:8] == b"\0\0" and raw[12:15] == b"\0\0\0", f"reserved bytes set: {raw}"
+        queue, status, kind, index, count, length, top = struct.unpack("<HBBHHI3xB", raw)
+        assert raw[12:15] == b"\0\0\0", f"reserved bytes set: {raw}"
         assert top & 0x7F == 0, f"reserved bits of byte 15 set: {raw}"
-        return cls(queue, status, kind, index, length, top >> 7)
+        assert kind == 1 or count == 0, f"TX entry with a descriptor count: {raw}"
+        return cls(queue, status, kind, index, length, top >> 7, count)
 
 
 class CompletionRing:

@@ -42,7 +42,7 @@ class CqState(data.Struct):
 def completion_entry(request, producer, log_size):
     """The 128 bits of a completion entry (HDL), byte 0 in bits 7:0."""
     return Cat(request.queue, request.status, request.kind, Const(0, 6), request.index,
-               Const(0, 16), request.length, Const(0, 31), phase_of(producer, log_size))
+               request.descriptors, request.length, Const(0, 31), phase_of(producer, log_size))
 
 
 def check_width(width):

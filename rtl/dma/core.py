@@ -29,7 +29,8 @@ round robin); the read engine takes the completions (RC). Other cores reach host
 the AXI4 slave ``s_axi`` (:class:`~amnic.dma.axi_port.HostMemoryPort`); the engines split at
 the Max_Payload_Size / Max_Read_Request_Size the host programmed and at 4 KB boundaries.
 Queues: TX packets the host posts leave on ``m_axis_tx`` (``tuser`` bit 0: a buffer read
-failed, bits 16:1: TX queue), RX packets arrive on ``s_axis_rx`` (``tuser`` = RX queue), or,
+failed, bits 16:1: TX queue), RX packets arrive on ``s_axis_rx`` (``tuser`` bit 0 on the last
+beat: the packet is bad and is dropped, bits 16:1: RX queue), or,
 with ``control.loopback`` set, every TX packet returns on the RX queue of the same number.
 Completions of both go to the completion queue each queue names; every completion written is
 an event for that queue's interrupt moderation, whose interrupts become MSI-X messages.
@@ -57,13 +58,17 @@ from .msix import MsixController
 from .ports import DmaReadMux, DmaWriteMux, ReadBuffer, round_robin_grant
 from .queues import REGISTERS as QUEUE_REGISTERS
 from .queues import QueueRegisters
-from .read import DmaReadEngine
+from .read import TIMEOUT_BITS, DmaReadEngine
 from .rx_queues import RxQueues
 from .tlp_mux import TlpArbiter
 from .tx_queues import TxQueues
+from .window import DmaReadWindow, DmaWriteWindow
 from .write import DmaWriteEngine
 
-__all__ = ["PcieDmaCore", "REGISTERS"]
+__all__ = ["PcieDmaCore", "REGISTERS", "DEFAULT_READ_TIMEOUT"]
+
+#: Reset value of the ``read_timeout`` register in cycles (about 4 ms at 250 MHz).
+DEFAULT_READ_TIMEOUT = 1 << 20
 
 _COUNTERS = (
     ("mmio_reads", "Memory reads of BAR0 the completer answered successfully."),
@@ -81,6 +86,8 @@ _COUNTERS = (
                          "transfers the engines reported failed)."),
     ("msix_sent", "MSI-X / MSI messages the hard IP sent."),
     ("msix_failed", "MSI-X / MSI messages the hard IP refused."),
+    ("window_refused", "DMA transfers refused because they left the address window "
+                       "(`window_base`..`window_limit`); they ended with status OUT_OF_WINDOW."),
 )
 
 REGISTERS = RegisterBlock(
@@ -91,7 +98,21 @@ REGISTERS = RegisterBlock(
         Register("control", 0x80, Access.RW, "Device control.",
                  fields=(Field("loopback", 0, 1, "TX packets return on the RX queue of the "
                                "same number instead of leaving on m_axis_tx; s_axis_rx is "
-                               "held off. Change it only while no packet is moving."),)),
+                               "held off. Change it only while no packet is moving."),
+                         Field("window", 1, 1, "Refuse every DMA transfer (descriptors, "
+                               "buffers, completion entries, the AXI4 host-memory port) that "
+                               "is not wholly inside `window_base`..`window_limit`."))),
+        Register("read_timeout", 0x84, Access.RW, "DMA read completion timeout in clock "
+                 "cycles (PCIe 2.8; the reset value is about 4 ms at 250 MHz). Change it only "
+                 "while no DMA read is outstanding.",
+                 fields=(Field("cycles", 0, TIMEOUT_BITS, "Cycles (at least 1)."),),
+                 init=DEFAULT_READ_TIMEOUT),
+        Register("window_base", 0x88, Access.RW, "First host byte address DMA may touch "
+                 "while `control.window` is set.", width=64),
+        Register("window_limit", 0x90, Access.RW, "Last host byte address DMA may touch "
+                 "(inclusive) while `control.window` is set.", width=64),
+        Register("window_fault", 0x98, Access.RO, "Host address of the latest transfer "
+                 "refused by the window.", width=64),
         Register("link", 0x10, Access.RO, "Settings the host programmed, as the hard IP "
                  "reports them (PCIe Device Control register, 7.5.3.4).",
                  fields=(Field("max_payload", 0, 3, "Max_Payload_Size: 128 << value bytes."),
@@ -160,8 +181,8 @@ class PcieDmaCore(wiring.Component):
         Interrupt requests from other cores.
     m_axis_tx : Out(PacketSignature(width, 17))
         Packets from the TX queues.
-    s_axis_rx : In(PacketSignature(width, 16))
-        Packets for the RX queues.
+    s_axis_rx : In(PacketSignature(width, 17))
+        Packets for the RX queues (``user`` bit 0 on the last beat: bad, drop it).
     """
 
     def __init__(self, width=256, *, bar_bits=20, msix_vectors=64, read_tags=256,
@@ -208,7 +229,7 @@ class PcieDmaCore(wiring.Component):
             "s_axi": In(Axi4Signature(64, width, 8)),
             "interrupt": In(stream.Signature(range(msix_vectors))),
             "m_axis_tx": Out(PacketSignature(width, 17)),
-            "s_axis_rx": In(PacketSignature(width, 16)),
+            "s_axis_rx": In(PacketSignature(width, 17)),
         })
 
     def elaborate(self, platform):
@@ -259,12 +280,21 @@ class PcieDmaCore(wiring.Component):
         ]
         m.submodules.write_mux = write_mux = DmaWriteMux(width, 3)
         m.submodules.read_mux = read_mux = DmaReadMux(width, 3)
-        wiring.connect(m, write_mux.engine.cmd, write.cmd)
-        wiring.connect(m, write_mux.engine.data, write.data)
-        wiring.connect(m, write.status, write_mux.engine.status)
-        wiring.connect(m, read_mux.engine.cmd, read.cmd)
-        wiring.connect(m, read.data, read_mux.engine.data)
-        wiring.connect(m, read.status, read_mux.engine.status)
+        m.submodules.write_window = write_window = DmaWriteWindow(width)
+        m.submodules.read_window = read_window = DmaReadWindow(width)
+        wiring.connect(m, write_mux.engine, write_window.client)
+        wiring.connect(m, read_mux.engine, read_window.client)
+        wiring.connect(m, write_window.engine.cmd, write.cmd)
+        wiring.connect(m, write_window.engine.data, write.data)
+        wiring.connect(m, write.status, write_window.engine.status)
+        wiring.connect(m, read_window.engine.cmd, read.cmd)
+        wiring.connect(m, read.data, read_window.engine.data)
+        wiring.connect(m, read.status, read_window.engine.status)
+        for window in (write_window, read_window):
+            m.d.comb += [window.window.enable.eq(regs.value.control[1]),
+                         window.window.base.eq(regs.value.window_base),
+                         window.window.limit.eq(regs.value.window_limit)]
+        m.d.comb += read.timeout.eq(regs.value.read_timeout[:TIMEOUT_BITS])
 
         # Each read client gets a buffer for all the data it has asked for, so a client that
         # is slow to take its data (an AXI4 master holding RREADY low, TX waiting for RX in
@@ -296,6 +326,7 @@ class PcieDmaCore(wiring.Component):
         wiring.connect(m, decoder.target(3), moderation.bus)
         wiring.connect(m, queue_regs.tx, txq.host)
         wiring.connect(m, queue_regs.rx, rxq.host)
+        m.d.comb += queue_regs.rx_bad_drops.eq(rxq.bad_drops)
         wiring.connect(m, queue_regs.cq, cqs.host)
         wiring.connect(m, txq.read, read_buffers[1].client)
         wiring.connect(m, rxq.read, read_buffers[2].client)
@@ -308,7 +339,10 @@ class PcieDmaCore(wiring.Component):
         tx_out, rx_in = self.m_axis_tx, self.s_axis_rx
         with m.If(loopback):
             m.d.comb += [
-                rxq.rx.payload.eq(txq.tx.payload),
+                rxq.rx.payload.data.eq(txq.tx.payload.data),
+                rxq.rx.payload.keep.eq(txq.tx.payload.keep),
+                rxq.rx.payload.last.eq(txq.tx.payload.last),
+                rxq.rx.payload.user.eq(Cat(txq.tx_bad, txq.tx.payload.user)),
                 rxq.rx.valid.eq(txq.tx.valid),
                 txq.tx.ready.eq(rxq.rx.ready),
             ]
@@ -358,5 +392,11 @@ class PcieDmaCore(wiring.Component):
             status.host_port_errors.eq(host_port.write_errors + host_port.read_errors),
             status.msix_sent.eq(msix.sent),
             status.msix_failed.eq(msix.failed),
+            status.window_refused.eq(write_window.refused + read_window.refused),
         ]
+        # The latest refusal of either direction (the write's if both in one cycle).
+        with m.If(write_window.fault):
+            m.d.sync += status.window_fault.eq(write_window.fault_address)
+        with m.Elif(read_window.fault):
+            m.d.sync += status.window_fault.eq(read_window.fault_address)
         return m

@@ -63,8 +63,9 @@ class InterruptModerator(wiring.Component):
     * An event adds one to the source's pending count (saturating at :data:`COUNT_MAX`); the
       first pending event also records the time ``start`` (in timer units).
     * The pending events are *due* when ``count >= threshold`` (so thresholds 0 and 1 mean every
-      event) or when the timer has expired: ``timer != 0`` and ``timer`` units have passed since
-      ``start``. ``timer == 0`` disables the timer (only the count fires then).
+      event) or when the timer has expired: ``timer != 0`` and more than ``timer`` units have
+      passed since ``start`` (so never before ``timer`` units after the first event).
+      ``timer == 0`` disables the timer (only the count fires then).
     * A source fires when it is armed and has due pending events: one request for its
       ``vector`` goes out on ``irq``, the source is disarmed and its count cleared. Events keep
       being counted while disarmed; arming a source whose events are due fires it at once (in
@@ -111,7 +112,7 @@ class InterruptModerator(wiring.Component):
     source per cycle (round robin over all sources, pausing for a cycle on each host read) and
     nominates a source with pending, not yet expired events whose timer has run out; the
     pipeline marks it expired and fires it if armed. So a source armed before its timer runs
-    out fires between ``(timer - 1) * timer_unit_cycles + 1`` and ``timer *
+    out fires between ``timer * timer_unit_cycles + 1`` and ``(timer + 1) *
     timer_unit_cycles + sources + 4`` cycles after its first pending event (plus one cycle per
     host read and per nomination of other sources meanwhile): granularity one timer unit plus
     one scan period. The scanner must see every source within ``2**16`` units, which it does
@@ -319,7 +320,7 @@ class InterruptModerator(wiring.Component):
             start1.eq(Mux(first, self.now, st.start)),
             elapsed.eq(self.now - start1),
             expired1.eq((count1 != 0) & (cfg.timer != 0)
-                        & ((st.expired & ~first & ~u_clear) | (elapsed >= cfg.timer))),
+                        & ((st.expired & ~first & ~u_clear) | (elapsed > cfg.timer))),
             armed1.eq((st.armed | u_arm) & ~u_disarm),
             fire.eq(armed1 & (count1 != 0) & ((count1 >= cfg.threshold) | expired1)),
             new.start.eq(start1),
@@ -362,7 +363,7 @@ class InterruptModerator(wiring.Component):
         m.d.comb += [
             sc_elapsed.eq(self.now - sc_st.start),
             due.eq(sc_valid & (sc_st.count != 0) & ~sc_st.expired & (sc_cfg.timer != 0)
-                   & (sc_elapsed >= sc_cfg.timer)),
+                   & (sc_elapsed > sc_cfg.timer)),
         ]
         with m.If(due):
             with m.If(~nom_valid | nom_take):

@@ -30,7 +30,8 @@ Bytes  Field  Meaning
 2      status :class:`CompletionStatus`
 3      kind   :class:`QueueKind` (0 TX, 1 RX)
 4-5    index  ring index of the packet's first descriptor (16-bit free running)
-6-7    -      zero
+6-7    count  RX: descriptors the packet used (its buffers are ``index`` ..
+              ``index + count - 1``); TX: zero
 8-11   length packet length in bytes (RX: the packet's length on the wire, also when
               TRUNCATED; TX: sum of the segment lengths)
 12-14  -      zero
@@ -187,6 +188,7 @@ class CompletionRequest(data.Struct):
     status: CompletionStatus
     index: 16
     length: 32
+    descriptors: 16  #: RX: descriptors the packet used (TX: 0)
 
 
 def _registers():
@@ -246,6 +248,9 @@ def _registers():
                  "(wrapping)."),
         Register("cq_unqueued_drops", 0x68, Access.RO, "Completions dropped for a completion "
                  "queue number out of range (wrapping)."),
+        Register("rx_bad_drops", 0x6C, Access.RO, "RX packets dropped because their source "
+                 "marked them bad (`tuser` bit 0 on the last beat: a MAC's FCS error, a TX read "
+                 "error in the loopback; wrapping)."),
     ]
     return RegisterBlock("dma_queues", QUEUES_TYPE_ID, version(1, 0), regs,
                          "Host descriptor queues of the DMA engine: per-queue configuration, "
@@ -320,6 +325,8 @@ class QueueRegisters(wiring.Component):
     bus : In(RegisterBusSignature(REGISTERS.addr_width))
     tx, rx, cq : Out(QueueHostSignature())
         To the engines' ``host`` members (``wiring.connect(m, regs.tx, tx_queues.host)``).
+    rx_bad_drops : In(32)
+        The RX engine's ``bad_drops``.
     """
 
     def __init__(self, tx_queues=256, rx_queues=256, completion_queues=256):
@@ -329,6 +336,7 @@ class QueueRegisters(wiring.Component):
             "tx": Out(QueueHostSignature()),
             "rx": Out(QueueHostSignature()),
             "cq": Out(QueueHostSignature()),
+            "rx_bad_drops": In(32),
         })
 
     def elaborate(self, platform):
@@ -344,6 +352,7 @@ class QueueRegisters(wiring.Component):
                                          + self.cq.bad_doorbells),
             regs.status.rx_unqueued_drops.eq(self.rx.unqueued_drops),
             regs.status.cq_unqueued_drops.eq(self.cq.unqueued_drops),
+            regs.status.rx_bad_drops.eq(self.rx_bad_drops),
         ]
 
         # Doorbells.

@@ -11,21 +11,25 @@ complete up to a beat, the beat is streamed out; commands leave in the order the
 
 How it works
 ------------
-* **Issue.** Each request gets a tag (:class:`~amnic.dma.tags.TagAllocator`), a *ring slot*
+* **Issue.** Each request gets a tag (the lowest one neither outstanding nor reserved after a
+  timeout, :func:`~amnic.dma.tags.lowest_set` over the per-tag flags), a *ring slot*
   (issue order) and the next bytes of the reorder buffer (:class:`~amnic.dma.reorder.
   ReorderBuffer`), in the order of the command's bytes; every command starts on a beat. A
   request is sent only if its bytes fit in the buffer behind what is not yet read out, so
   whatever comes back has a place and ``data`` back-pressure never loses anything.
 * **Completions.** A per-tag table (block RAM) gives the request's slot, buffer position,
-  length and address; per-tag registers hold the bytes still owed and the first error. From the
-  descriptor the engine finds the buffer position of the TLP's byte 0 and the range of valid
-  payload bytes, and every beat becomes one shifted write into the buffer. The request's last
-  completion marks its slot done when its last beat is written.
+  length and address; a second per-tag table holds the bytes still owed and the first error
+  once a completion has left the request unfinished (a per-tag ``fresh`` bit, set at issue,
+  stands for "the whole length, no error" until then, so issue never writes that table and
+  all the per-tag state is in RAM, not in registers indexed by tag). From the descriptor the
+  engine finds the buffer position of the TLP's byte 0 and the range of valid payload bytes,
+  and every beat becomes one shifted write into the buffer. The request's last completion
+  marks its slot done when its last beat is written.
 * **Failures.** A request that fails (error completion, malformed completion, timeout) is not
   marked done by a completion: its buffer range is queued for *zero-filling*, which writes zeros
   over it in cycles without RC beats, then marks the slot done with the error.
 * **Timeout.** A scanner reads one tag's issue time per cycle and ends requests outstanding for
-  ``timeout_cycles``; their tags stay reserved until ``2 * timeout_cycles`` after issue.
+  ``timeout`` cycles; their tags stay reserved until ``2 * timeout`` cycles after issue.
 * **Retirement and output.** Slots retire in issue order once done, advancing the position up to
   which the buffer is complete and collecting each command's first error; a beat is read out
   (one per cycle) once all its bytes are complete, and a command's status follows its last beat.
@@ -36,7 +40,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, exact_log2
+from amaranth.utils import exact_log2
 
 from amnic.stream import PacketSignature
 
@@ -50,17 +54,25 @@ from .descriptors import (
     RequestType,
 )
 from .reorder import ReorderBuffer
-from .tags import TagAllocator
+from .tags import lowest_set
 
-__all__ = ["DmaReadEngine", "split_read", "request_byte_enables", "max_read_bytes"]
+__all__ = ["DmaReadEngine", "split_read", "request_byte_enables", "max_read_bytes",
+           "TIMEOUT_BITS"]
 
 #: Bytes of the RC descriptor in front of a completion's payload (DWORD-aligned mode).
 RC_DESCRIPTOR_BYTES = 12
 #: Largest memory read request (Max_Read_Request_Size 4096, PCIe 7.5.3.4).
 MAX_REQUEST = 4096
+#: Width of the completion timeout in cycles (up to about 268 ms at 250 MHz).
+TIMEOUT_BITS = 26
 _FILL_DEPTH = 8
 _STATUS_DEPTH = 4
 _ERROR_DEPTH = 16
+
+
+def _one_hot(index, count):
+    """``count`` bits, bit ``i`` set when ``index == i`` (none when ``index >= count``)."""
+    return Cat(*(index == i for i in range(count)))
 
 
 def max_read_bytes(mrrs):
@@ -140,10 +152,10 @@ class DmaReadEngine(wiring.Component):
     * **Unexpected completions** (a tag not outstanding, or one the hard IP marks as invalid)
       are dropped and counted in ``unexpected_completions``.
     * **Completion timeout** (PCIe 2.8): a scanner visits one tag per cycle; a request still
-      outstanding ``timeout_cycles`` (plus up to ``tags`` cycles of scan) after it was issued
+      outstanding ``timeout`` cycles (plus up to ``tags`` cycles of scan) after it was issued
       (put on ``rq``, whether or not ``rq.ready`` took it at once) ends with ``TIMEOUT``. Its
       tag is not reused at once: it stays reserved (completions for it are dropped and counted
-      as unexpected) until it has been outstanding for ``2 * timeout_cycles``, so a late
+      as unexpected) until it has been outstanding for ``2 * timeout``, so a late
       completion is never taken for a new request's. (A completion carries only the tag, so a
       per-tag generation could not tell them apart.)
     * **Flow control on ``rc``**: ``rc.ready`` is high in normal operation. It drops only while
@@ -160,8 +172,8 @@ class DmaReadEngine(wiring.Component):
         Reorder buffer in bytes (a power of two, at least 8192); it bounds the bytes requested
         and not yet delivered on ``data``.
     timeout_cycles : int
-        Completion timeout in clock cycles (the default is about 4 ms at 250 MHz, inside the
-        PCIe 7.5.3.16 range A of 50 µs to 10 ms).
+        Reset value of ``timeout`` (the default, 2**20 cycles, is about 4 ms at 250 MHz, inside
+        the PCIe 7.5.3.16 range A of 50 µs to 10 ms).
 
     Attributes
     ----------
@@ -172,6 +184,9 @@ class DmaReadEngine(wiring.Component):
     status : Out(stream.Signature(DmaStatus))
     max_read_request : In(MaxSize)
         Max_Read_Request_Size from the Device Control register (``cfg_max_read_req``).
+    timeout : In(TIMEOUT_BITS, init=timeout_cycles)
+        Completion timeout in clock cycles (at least 1; change it only while no read is
+        outstanding, or requests in flight may time out early or late once).
     unexpected_completions : Out(32)
         Completions dropped for an unknown tag (wraps).
     timeouts : Out(32)
@@ -188,8 +203,9 @@ class DmaReadEngine(wiring.Component):
         if buffer_bytes < 2 * MAX_REQUEST or buffer_bytes & (buffer_bytes - 1):
             raise ValueError(f"buffer_bytes must be a power of two >= {2 * MAX_REQUEST}, "
                              f"not {buffer_bytes}")
-        if timeout_cycles < 1:
-            raise ValueError(f"timeout_cycles must be positive, not {timeout_cycles}")
+        if not 1 <= timeout_cycles < 1 << TIMEOUT_BITS:
+            raise ValueError(f"timeout_cycles must be 1..2**{TIMEOUT_BITS} - 1, "
+                             f"not {timeout_cycles}")
         self.width, self.tags, self.buffer_bytes = width, tags, buffer_bytes
         self.timeout_cycles = timeout_cycles
         self.lanes = width // 8
@@ -200,6 +216,7 @@ class DmaReadEngine(wiring.Component):
             "data": Out(PacketSignature(width, user_width=0)),
             "status": Out(stream.Signature(DmaStatus)),
             "max_read_request": In(MaxSize),
+            "timeout": In(TIMEOUT_BITS, init=timeout_cycles),
             "unexpected_completions": Out(32),
             "timeouts": Out(32),
             "outstanding": Out(range(tags + 1)),
@@ -210,8 +227,8 @@ class DmaReadEngine(wiring.Component):
         lanes, lane_bits = self.lanes, exact_log2(self.lanes)
         size, pos_bits = self.buffer_bytes, exact_log2(self.buffer_bytes)
         tags, tag_bits = self.tags, exact_log2(self.tags)
-        timeout = self.timeout_cycles
-        time_bits = bits_for(2 * timeout + 4 * tags) + 1
+        timeout = self.timeout
+        time_bits = TIMEOUT_BITS + 2
 
         # Per-request bookkeeping. A request has a tag (while outstanding) and a ring slot (in
         # issue order, until its bytes have been accounted for in the buffer); both index
@@ -228,7 +245,6 @@ class DmaReadEngine(wiring.Component):
         })
         out_cmd = data.StructLayout({"length": range(MAX_TRANSFER + 1), "id": 16, "bad": 1})
 
-        m.submodules.tags = alloc = TagAllocator(tags)
         m.submodules.buffer = buf = ReorderBuffer(self.width, size, mark_layout)
         m.submodules.out_cmds = outq = SyncFIFOBuffered(width=out_cmd.size, depth=tags)
         m.submodules.cmd_errors = errq = SyncFIFO(width=3, depth=_ERROR_DEPTH)
@@ -248,20 +264,39 @@ class DmaReadEngine(wiring.Component):
         m.submodules.ring_errors = rerr_mem = Memory(shape=DmaError, depth=tags, init=[])
         rerr_wr = rerr_mem.write_port()
         rerr_rd = rerr_mem.read_port(transparent_for=(rerr_wr,))
+        # A request's progress after completions that did not finish it: bytes still to come
+        # and the first error (the request goes on). Written only by the completion path; an
+        # entry counts only once `fresh` (set at issue) is clear, before that the request owes
+        # its whole length and has no error. Read when an RC beat is taken, transparent for
+        # the write of the TLP before it.
+        progress = data.StructLayout({"owed": range(MAX_REQUEST + 1), "error": DmaError})
+        m.submodules.progress = prog_mem = Memory(shape=progress, depth=tags, init=[])
+        prog_wr = prog_mem.write_port()
+        prog_rc = prog_mem.read_port(transparent_for=(prog_wr,))
 
         now = Signal(time_bits)
         m.d.sync += now.eq(now + 1)
         active = Signal(tags)  # tag outstanding, completions expected
         stale = Signal(tags)  # tag timed out, reserved
-        tag_error = Signal(data.ArrayLayout(DmaError, tags))  # first error, request goes on
-        owed = Signal(data.ArrayLayout(range(MAX_REQUEST + 1), tags))  # bytes still to come
+        fresh = Signal(tags)  # tag issued, its `progress` entry not yet written
         done = Signal(tags)  # ring slot's bytes are in the buffer (or zero-filled)
+        # These flag vectors change through one-hot masks of the tag or slot concerned (updated
+        # at the end), never through assignments to a bit at a variable index: Yosys turns each
+        # of those into a comparator per flag bit and index value, tags**2 cells each.
+        issued = Signal(tags)  # the tag issued in this cycle
+        finished = Signal(tags)  # the tag whose last completion is handled in this cycle
+        continued = Signal(tags)  # the tag of a completion that leaves its request unfinished
+        timed_out = Signal(tags)  # the tag the scanner ends
+        expired = Signal(tags)  # the reserved tag the scanner releases
+        slot_done = Signal(tags)  # the ring slot whose bytes are all in the buffer
+        slot_retired = Signal(tags)  # the ring slot retired in this cycle
         head = Signal(tag_bits + 1)  # oldest ring slot not retired
         tail = Signal(tag_bits + 1)  # next ring slot to issue
         alloc_pos = Signal(pos_bits + 1)  # buffer byte position of the next request
         out_pos = Signal(pos_bits + 1)  # next beat to read out (frees the space behind it)
         done_pos = Signal(pos_bits + 1)  # every byte before this is in the buffer
-        m.d.comb += self.outstanding.eq(alloc.outstanding)
+        # A tag is in use while outstanding or reserved; the lowest free one goes out next.
+        tag_free, new_tag = lowest_set(m, ~(active | stale), "free_tag")
 
         # ---- Issue: cut the command into requests, one per cycle -----------------------------
         mrrs = Signal(range(MAX_REQUEST + 1))
@@ -293,11 +328,9 @@ class DmaReadEngine(wiring.Component):
         ring_room = (tail - head)[:tag_bits + 1] != tags
         issue = Signal()
         m.d.comb += [
-            issue.eq(busy & alloc.alloc.valid & ring_room & space_ok &
+            issue.eq(busy & tag_free & ring_room & space_ok &
                      (~self.rq.valid | self.rq.ready)),
-            alloc.alloc.ready.eq(issue),
         ]
-        new_tag = alloc.alloc.payload
         dwords = Signal(11)
         last_lane = Signal(2)
         first_be, last_be = Signal(4), Signal(4)
@@ -323,10 +356,8 @@ class DmaReadEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [self.rq.payload.side.first_be.eq(first_be),
                              self.rq.payload.side.last_be.eq(last_be)]
+            m.d.comb += issued.eq(_one_hot(new_tag, tags))
             m.d.sync += [
-                active.bit_select(new_tag, 1).eq(1),
-                tag_error[new_tag].eq(DmaError.OK),
-                owed[new_tag].eq(req_len),
                 tail.eq(tail + 1),
                 alloc_pos.eq(slot_end),
                 addr.eq(addr + req_len),
@@ -369,12 +400,19 @@ class DmaReadEngine(wiring.Component):
             m.d.sync += [r0_data.eq(rc.payload.data), r0_last.eq(rc.payload.last),
                          r0_first.eq(~in_tlp), in_tlp.eq(~rc.payload.last)]
         incoming = RequesterCompletion(rc.payload.data[:96])
-        m.d.comb += [info_rc.addr.eq(incoming.tag), info_rc.en.eq(take & ~in_tlp)]
+        m.d.comb += [info_rc.addr.eq(incoming.tag), info_rc.en.eq(take & ~in_tlp),
+                     prog_rc.addr.eq(incoming.tag), prog_rc.en.eq(take & ~in_tlp)]
 
         cpl = RequesterCompletion(r0_data[:96])
         info = info_rc.data
         ctag = cpl.tag
-        prior = tag_error[ctag]
+        is_fresh = fresh.bit_select(ctag, 1)
+        prior = Signal(DmaError)  # first error of the request so far
+        owed = Signal(range(MAX_REQUEST + 1))  # bytes the request still owes
+        m.d.comb += [
+            prior.eq(Mux(is_fresh, DmaError.OK, prog_rc.data.error)),
+            owed.eq(Mux(is_fresh, info.length, prog_rc.data.owed)),
+        ]
         count = cpl.byte_count
         offset = Signal(range(MAX_REQUEST + 1))  # request bytes before this completion
         start_lo = Signal(12)
@@ -397,7 +435,7 @@ class DmaReadEngine(wiring.Component):
         m.d.comb += [
             unexpected.eq(~active.bit_select(ctag, 1) | (ctag >= tags) |
                           (code == CompletionError.INVALID_TAG)),
-            in_order.eq((count == owed[ctag]) & (count != 0) & (payload_bytes > 0) &
+            in_order.eq((count == owed) & (count != 0) & (payload_bytes > 0) &
                         (cpl.lower_address[:7] == start_lo[:7])),
         ]
         with m.If(code == CompletionError.TIMEOUT):
@@ -427,12 +465,14 @@ class DmaReadEngine(wiring.Component):
                 m.d.sync += self.unexpected_completions.eq(self.unexpected_completions + 1)
             with m.Elif(final):
                 m.d.comb += [rc_free.eq(1), rc_fill.eq(final_error != DmaError.OK)]
-                m.d.sync += active.bit_select(ctag, 1).eq(0)
+                m.d.comb += finished.eq(_one_hot(ctag, tags))
             with m.Else():
-                with m.If(prior == DmaError.OK):
-                    m.d.sync += tag_error[ctag].eq(this_error)
-                with m.If(in_order):
-                    m.d.sync += owed[ctag].eq(count - nbytes)
+                m.d.comb += [
+                    prog_wr.en.eq(1), prog_wr.addr.eq(ctag),
+                    prog_wr.data.error.eq(Mux(prior == DmaError.OK, this_error, prior)),
+                    prog_wr.data.owed.eq(Mux(in_order, count - nbytes, owed)),
+                ]
+                m.d.comb += continued.eq(_one_hot(ctag, tags))
 
         # Where this TLP's bytes go: TLP byte q (q = 0 is DWORD 0 of the first beat) holds host
         # byte (start & ~3) + q - 12, which belongs at buffer byte base + offset - align + q - 12.
@@ -506,19 +546,18 @@ class DmaReadEngine(wiring.Component):
         m.d.comb += [
             time_out.eq(active.bit_select(scan_tag, 1) & (age >= timeout) & ~conflict &
                         (fillq.level <= _FILL_DEPTH - 3) & ~rc_fill),
-            expire.eq(stale.bit_select(scan_tag, 1) & (age >= 2 * timeout) & ~rc_free),
+            expire.eq(stale.bit_select(scan_tag, 1) & (age >= Cat(Const(0, 1), timeout)) &
+                      ~rc_free),
         ]
         with m.If(time_out):
-            m.d.sync += [active.bit_select(scan_tag, 1).eq(0),
-                         stale.bit_select(scan_tag, 1).eq(1),
-                         self.timeouts.eq(self.timeouts + 1)]
+            m.d.comb += timed_out.eq(_one_hot(scan_tag, tags))
+            m.d.sync += self.timeouts.eq(self.timeouts + 1)
         with m.If(expire):
-            m.d.sync += stale.bit_select(scan_tag, 1).eq(0)
-        m.d.comb += [
-            alloc.free.valid.eq(rc_free | expire),
-            alloc.free.payload.eq(Mux(rc_free, ctag, scan_tag)),
-            fillq.w_en.eq(rc_fill | time_out),
-        ]
+            m.d.comb += expired.eq(_one_hot(scan_tag, tags))
+        # A tag is released by its last completion or when its reservation ends (never both
+        # in one cycle: `expire` yields to `rc_free`).
+        m.d.sync += self.outstanding.eq(self.outstanding + issue - (rc_free | expire))
+        m.d.comb += fillq.w_en.eq(rc_fill | time_out)
         with m.If(rc_fill):
             m.d.comb += [fill_in.slot.eq(info.slot), fill_in.base.eq(info.base),
                          fill_in.length.eq(info.length), fill_in.error.eq(final_error)]
@@ -533,7 +572,7 @@ class DmaReadEngine(wiring.Component):
         m.d.comb += [rerr_wr.addr.eq(mark.slot), rerr_wr.data.eq(mark.error),
                      rerr_wr.en.eq(buf.written.valid)]
         with m.If(buf.written.valid):
-            m.d.sync += done.bit_select(mark.slot, 1).eq(1)
+            m.d.comb += slot_done.eq(_one_hot(mark.slot, tags))
         retire = Signal()
         entry = ring_rd.data
         m.d.comb += [
@@ -547,13 +586,21 @@ class DmaReadEngine(wiring.Component):
         first_error = Mux(cmd_error != DmaError.OK, cmd_error, slot_error)
         m.d.comb += errq.w_data.eq(first_error)
         with m.If(retire):
-            m.d.sync += [done.bit_select(head[:tag_bits], 1).eq(0), head.eq(head + 1),
-                         done_pos.eq(entry.end)]
+            m.d.comb += slot_retired.eq(_one_hot(head[:tag_bits], tags))
+            m.d.sync += [head.eq(head + 1), done_pos.eq(entry.end)]
             with m.If(entry.last):
                 m.d.comb += errq.w_en.eq(1)
                 m.d.sync += cmd_error.eq(DmaError.OK)
             with m.Else():
                 m.d.sync += cmd_error.eq(first_error)
+
+        # Flag updates of this cycle (set, then clear, as each pair never names the same bit).
+        m.d.sync += [
+            active.eq((active | issued) & ~finished & ~timed_out),
+            fresh.eq((fresh | issued) & ~continued),
+            stale.eq((stale | timed_out) & ~expired),
+            done.eq((done | slot_done) & ~slot_retired),
+        ]
 
         # ---- Output: read beats whose bytes are all in the buffer ---------------------------
         head_cmd = data.View(out_cmd, outq.r_data)

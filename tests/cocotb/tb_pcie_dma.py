@@ -220,13 +220,16 @@ async def setup_driver(dut, vectors=4):
     return host, driver
 
 
-RX_BUFFERS = 8
+RX_BUFFERS = 8  # packets in flight per queue
+RX_BUFFER_BYTES = 2048  # a 9600-byte packet takes five
+RX_RING = RX_BUFFERS * 5
 
 
 @cocotb.test(timeout_time=3, timeout_unit="ms")
 async def loopback_queues(dut):
     """TX packets (1..9600 bytes, 1-3 descriptors each) on 8 queues return through the internal
-    loopback on the RX queues of the same numbers; data compared byte for byte, completions
+    loopback on the RX queues of the same numbers, scattered over 2 KB receive buffers (up to
+    five a packet); data compared byte for byte, completions
     consumed with the phase bit across ring wrap-around, interrupts through MSI-X with
     moderation re-armed by the driver, statistics per queue."""
     rng = random.Random(7)
@@ -238,8 +241,8 @@ async def loopback_queues(dut):
     queues = range(8)
     for q in queues:
         await driver.create_tx_queue(q, 3, cq=0, weight=1 + q % 3)
-        await driver.create_rx_queue(q, 3, cq=1)
-        await driver.refill_rx(q, RX_BUFFERS)
+        await driver.create_rx_queue(q, 6, cq=1)
+        await driver.refill_rx(q, RX_RING, RX_BUFFER_BYTES)
     sent = {q: [] for q in queues}
     received = {q: [] for q in queues}
     tx_done = 0
@@ -280,8 +283,9 @@ async def loopback_queues(dut):
             tx_done += 1
         for entry in await driver.poll(1):
             assert entry.status == 0, entry
+            assert entry.descriptors == -(-entry.length // RX_BUFFER_BYTES), entry
             received[entry.queue].append(driver.received(entry))
-            await driver.refill_rx(entry.queue, 1)
+            await driver.refill_rx(entry.queue, entry.descriptors, RX_BUFFER_BYTES)
         await driver.rearm(0)
         await driver.rearm(1)
         now = (tx_done, sum(map(len, received.values())), len(pending))
@@ -383,3 +387,74 @@ async def host_memory_errors(dut):
         got = await axi.read(address, 16)
         assert got.data == bytes(range(16)) and got.resp == AxiResp.OKAY
     assert await read_counter(host, "host_port_errors") == errors + 3
+
+
+@cocotb.test(timeout_time=3, timeout_unit="ms")
+async def dma_window(dut):
+    """With the DMA window set to the driver's memory, a TX buffer, an RX buffer and a TX
+    descriptor ring outside it are refused before any TLP: the packets complete with DMA_ERROR
+    (the loopback drops the failed TX packet as bad), the queue with the ring outside stops
+    with DESCRIPTOR_DMA, the refusals are counted with the latest address, memory outside is
+    untouched, and the driver recovers the queue without a device reset."""
+    host, driver = await setup_driver(dut)
+    await driver.set_loopback(True)
+    await driver.create_completion_queue(0, 4, vector=0)  # TX completions
+    await driver.create_completion_queue(1, 4, vector=1)  # RX completions
+    for q in (0, 1):
+        await driver.create_tx_queue(q, 3, cq=0)
+        await driver.create_rx_queue(q, 3, cq=1)
+    await driver.refill_rx(0, 1)
+    await driver.set_dma_window()
+    outside, outside_memory = host.rc.alloc_region(1 << 14)
+    outside_memory[:] = b"\x5A" * len(outside_memory)
+    packet = bytes(range(256)) * 2
+
+    async def loop(q):
+        driver.queue_tx(q, packet)
+        await driver.kick_tx(q)
+        assert [e.status for e in await wait_completions(dut, driver, 0, 1)] == [0]
+        rx = await wait_completions(dut, driver, 1, 1)
+        assert driver.received(rx[0]) == packet
+
+    await loop(0)
+    assert await read_counter(host, "window_refused") == 0
+
+    # A TX buffer outside: DMA_ERROR, nothing reaches the RX queue.
+    bad_drops = await driver.queues.counter("rx_bad_drops")
+    driver.tx_rings[0].post(outside + 64, len(packet))
+    await driver.kick_tx(0)
+    assert [e.status for e in await wait_completions(dut, driver, 0, 1)] == [2]  # DMA_ERROR
+    assert await read_counter(host, "window_refused") == 1
+    assert await driver.window_fault() == outside + 64
+    assert await driver.queues.counter("rx_bad_drops") == bad_drops + 1
+    assert await driver.poll(1) == []
+
+    # An RX buffer outside: DMA_ERROR and the memory there untouched.
+    ring = driver.rx_rings[0]
+    index = ring.post(outside + 4096, 4096)
+    await driver.queues.doorbell(QueueKind.RX, 0, ring.producer)
+    driver.queue_tx(0, packet)
+    await driver.kick_tx(0)
+    assert [e.status for e in await wait_completions(dut, driver, 0, 1)] == [0]
+    rx = await wait_completions(dut, driver, 1, 1)
+    assert [(e.index, e.status) for e in rx] == [(index, 2)]
+    assert await driver.window_fault() == outside + 4096
+    await driver.refill_rx(0, 1)
+    await loop(0)
+
+    # TX queue 1's ring outside: the descriptor read is refused and the queue stops.
+    await driver.queues.configure(QueueKind.TX, 1, base=outside + 8192, log_size=3, cq=0)
+    await driver.queues.doorbell(QueueKind.TX, 1, 1)
+    await ClockCycles(dut.clk, 500)
+    assert (await driver.stats(QueueKind.TX, 1))["error"] == 2  # DESCRIPTOR_DMA
+    assert await driver.window_fault() == outside + 8192
+    assert await read_counter(host, "window_refused") == 3
+    assert bytes(outside_memory) == b"\x5A" * len(outside_memory)
+
+    # Recovery: the driver gives the queue a ring inside the window, no device reset.
+    await driver.create_tx_queue(1, 3, cq=0)
+    await driver.refill_rx(1, 1)
+    await loop(1)
+    await driver.set_dma_window(False)
+    await driver.refill_rx(0, 1)
+    await loop(0)

@@ -20,7 +20,7 @@ def model(width):
 @pytest.mark.parametrize("testcase", [
     "mmio_registers", "app_window", "bad_requests", "mmio_read_latency",
     "host_memory_mps128", "host_memory_mps256", "host_memory_mps512", "loopback_queues",
-    "queue_bad_input", "host_memory_errors",
+    "queue_bad_input", "host_memory_errors", "dma_window",
 ])
 def test_pcie_dma(width, testcase):
     result = cocotb_runner.run(model(width), "tb_pcie_dma", testcase)

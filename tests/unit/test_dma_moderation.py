@@ -99,7 +99,7 @@ class ModerationModel:
 
     def expired(self, src, edge):
         return (src.count > 0 and src.timer != 0
-                and self.now_after(edge) - src.start >= src.timer)
+                and self.now_after(edge) - src.start > src.timer)
 
     def due(self, src, edge):
         return src.armed and src.count > 0 and (src.count >= src.threshold
@@ -107,8 +107,8 @@ class ModerationModel:
 
     def expiry_edge(self, src):
         """First edge whose operation sees the timer expired."""
-        target = src.start + src.timer
-        k = bisect.bisect_left(self.now, target)  # first edge with now >= target
+        target = src.start + src.timer + 1
+        k = bisect.bisect_left(self.now, target)  # first edge with now > start + timer
         return max(k - 1, 0)
 
     def event(self, s, edge):
@@ -150,10 +150,11 @@ class ModerationModel:
             src.timer_fires += 1
             if src.armed_edge <= self.first_edge[s]:  # armed all along: the documented bound
                 latency = irq_edge - self.first_edge[s]
-                assert (src.timer - 1) * self.unit + 3 <= latency, (s, latency)
-                assert latency <= src.timer * self.unit + scan + 4 + 2 * pauses, (s, latency)
+                assert src.timer * self.unit + 1 <= latency, (s, latency)
+                assert latency <= (src.timer + 1) * self.unit + scan + 4 + 2 * pauses, (
+                    s, latency)
                 self.worst_timer_latency = max(self.worst_timer_latency,
-                                               latency - src.timer * self.unit)
+                                               latency - (src.timer + 1) * self.unit)
         src.fires += 1
         src.armed = False
         src.count = 0
@@ -337,7 +338,7 @@ def test_threshold_timer_and_rearm():
             await ctx.tick()
         latency = rec.irqs[-1][0] - sent_at
         assert rec.irqs[-1][1] == 4
-        assert (7 - 1) * unit < latency <= 7 * unit + 8 + 4
+        assert 7 * unit < latency <= (7 + 1) * unit + 8 + 4
         # Events while disarmed past the timer: expired, fires on ARM; CLEAR|ARM does not.
         await put(ctx, dut.event, 6)
         for _ in range(10 * unit):

@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """RxQueues with QueueRegisters and CompletionQueues, against host rings in a memory model
 (amnic.sim.dma_rings): many queues with ring and index wrap, drops for a queue without buffers
-while the others keep receiving, truncation, bad descriptors, DMA errors, bad doorbells."""
+while the others keep receiving, packets scattered over several buffers, truncation, bad
+descriptors, bad packets, DMA errors, bad doorbells."""
 
 import random
 
@@ -21,6 +22,7 @@ from amnic.sim.dma_rings import (
     DmaWriteModel,
     HostMemory,
     QueueDriver,
+    rx_placement,
 )
 from amnic.sim.stream_tb import put_packet, simulate
 
@@ -28,9 +30,9 @@ RX, CQ = QueueKind.RX, QueueKind.CQ
 
 
 class Top(Elaboratable):
-    def __init__(self, width, count, cqs=2):
+    def __init__(self, width, count, cqs=2, fifo_bytes=4096):
         self.regs = QueueRegisters(tx_queues=1, rx_queues=count, completion_queues=cqs)
-        self.rxq = RxQueues(width, count, fifo_bytes=4096)
+        self.rxq = RxQueues(width, count, fifo_bytes=fifo_bytes)
         self.cq = CompletionQueues(width, cqs)
 
     def elaborate(self, platform):
@@ -46,10 +48,11 @@ class Top(Elaboratable):
 
 
 class Harness:
-    def __init__(self, width, count, rng, *, read_errors=None, write_errors=None):
+    def __init__(self, width, count, rng, *, read_errors=None, write_errors=None,
+                 fifo_bytes=4096):
         self.width = width
         self.rng = rng
-        self.dut = Top(width, count)
+        self.dut = Top(width, count, fifo_bytes=fifo_bytes)
         self.memory = HostMemory(1 << 22)
         self.reader = DmaReadModel(self.dut.rxq.read, self.memory, width, rng, latency=20,
                                    errors=read_errors)
@@ -72,10 +75,11 @@ class Harness:
         self.memory.write(address, b"\xA5" * (size + 8))
         return ring.post(address, size)
 
-    async def send(self, ctx, queue, payload):
-        await put_packet(ctx, self.dut.rxq.rx, payload,
-                         user=[queue] * -(-len(payload) // (self.width // 8)),
-                         idle_prob=0.1, rng=self.rng)
+    async def send(self, ctx, queue, payload, *, bad=False):
+        """One packet for ``queue`` (``user`` bits 16:1), marked bad on its last beat."""
+        beats = -(-len(payload) // (self.width // 8))
+        user = [queue << 1] * (beats - 1) + [queue << 1 | bad]
+        await put_packet(ctx, self.dut.rxq.rx, payload, user=user, idle_prob=0.1, rng=self.rng)
 
 
 @pytest.mark.parametrize("width", [64, 256, 512])
@@ -159,37 +163,120 @@ def test_many_queues_wrap_and_drop_when_empty(width):
     assert rings[4].producer < 100  # wrapped past 65535
 
 
-def test_truncation_bad_descriptors_and_dma_errors():
+@pytest.mark.parametrize("width", [64, 256, 512])
+def test_scatter_over_buffers(width):
+    """Packets of 1..12000 bytes over buffers of many sizes, some too few (TRUNCATED), some
+    empty or too short to continue into (BAD_DESCRIPTOR): placement, completion status,
+    descriptor count and every byte of every buffer as :func:`rx_placement` says."""
+    rng = random.Random(width + 1)
+    h = Harness(width, count=2, rng=rng, fifo_bytes=16384)
+    ring = DescriptorRing(h.memory, 7, start=65530)
+    cq_ring = CompletionRing(h.memory, 4)
+    cases = []
+    left = []  # sizes of the buffers posted and not used, as the plan goes
+    for n in range(24):
+        length = rng.choice([1, 63, 64, 65, 1500, 4096, rng.randrange(1, 12001)])
+        sizes = []
+        while sum(left + sizes) < length + 200:
+            sizes.append(rng.choice([64, 100, 130, 1000, 2048, 4096, 9000]))
+        if n % 6 == 5 and sum(left) < 10000:
+            length, sizes = 12000, [rng.choice([64, 100, 2048])]  # too few: truncated
+        if n % 8 == 3:
+            sizes.insert(rng.randrange(len(sizes)), rng.choice([0, 40]))
+        cases.append((bytes(rng.randrange(256) for _ in range(length)), sizes))
+        takes, _ = rx_placement(length, left + sizes)
+        left = (left + sizes)[len(takes):]
+    results = []
+
+    async def host(ctx):
+        driver = h.driver(ctx)
+        await driver.configure(CQ, 0, base=cq_ring.base, log_size=4)
+        await driver.configure(RX, 1, base=ring.base, log_size=7, producer=ring.producer)
+        for payload, sizes in cases:
+            for size in sizes:
+                h.post(1, ring, size)
+            await driver.doorbell(RX, 1, ring.producer)
+            await ctx.tick().repeat(10)
+            await h.send(ctx, 1, payload)
+            while not (new := cq_ring.poll()):
+                await ctx.tick().repeat(10)
+            await driver.doorbell(CQ, 0, cq_ring.consumer)
+            assert len(new) == 1
+            results.append(new[0])
+        results.append(await driver.read(RX, 1))
+
+    h.run([host], max_cycles=400_000)
+    info = results.pop()
+    posted = []  # indices of the buffers posted and not yet used
+    index = 65530
+    packets = total = drops = 0
+    for (payload, sizes), entry in zip(cases, results):
+        posted += [(index + k) & 0xFFFF for k in range(len(sizes))]
+        index += len(sizes)
+        takes, status = rx_placement(len(payload), [h.buffers[1, i][1] for i in posted])
+        assert (entry.index, entry.length, entry.status, entry.descriptors) == (
+            posted[0], len(payload), status.value, len(takes)), (len(payload), sizes)
+        offset = 0
+        for i, take in zip(posted, takes):
+            address, size = h.buffers[1, i]
+            assert h.memory.read(address, take) == payload[offset:offset + take]
+            assert h.memory.read(address + take, size + 8 - take) == b"\xA5" * (size + 8 - take)
+            offset += take
+        del posted[:len(takes)]
+        if status == CompletionStatus.BAD_DESCRIPTOR:
+            drops += 1
+        else:
+            packets += 1
+            total += offset
+    assert {CompletionStatus(e.status) for e in results} == set(CompletionStatus) - {
+        CompletionStatus.DMA_ERROR}
+    assert (info["packets"], info["bytes"], info["drops"]) == (packets, total, drops)
+    assert info["consumer"] == (posted[0] if posted else info["producer"])
+
+
+def test_bad_packets_and_dma_errors():
+    """A packet marked bad is dropped and counted without using a buffer; a failed descriptor
+    read uses one descriptor and completes DMA_ERROR; a failed data write completes DMA_ERROR
+    (after the statuses of all the packet's writes); a disabled queue drops."""
     rng = random.Random(2)
     failing = set()
 
     def errors(address, length):
-        return DmaError.COMPLETION if address in failing else None
+        hit = any(address <= f < address + length for f in failing)
+        return DmaError.COMPLETION if hit else None
 
     h = Harness(128, count=2, rng=rng, read_errors=errors, write_errors=errors)
     ring = DescriptorRing(h.memory, 3)
     cq_ring = CompletionRing(h.memory, 3)
-    packets = [bytes(rng.randrange(256) for _ in range(n)) for n in (300, 50, 60, 70, 80)]
     result = {}
+    payload = bytes(rng.randrange(256) for _ in range(3000))
+
+    async def step(ctx, driver, sizes, *, fail_descriptor=None, fail_buffer=None, bad=False):
+        first = ring.producer
+        for size in sizes:
+            h.post(0, ring, size)
+        if fail_descriptor is not None:
+            failing.add(ring.address_of(first + fail_descriptor))
+        if fail_buffer is not None:
+            failing.add(h.buffers[0, first + fail_buffer][0])
+        await driver.doorbell(RX, 0, ring.producer)
+        await ctx.tick().repeat(20)
+        await h.send(ctx, 0, payload, bad=bad)
 
     async def host(ctx):
         driver = h.driver(ctx)
         await driver.configure(CQ, 0, base=cq_ring.base, log_size=3)
         await driver.configure(RX, 0, base=ring.base, log_size=3)
-        h.post(0, ring, 100)  # truncates the 300-byte packet
-        ring.post(h.memory.alloc(64), 0)  # zero length: bad descriptor
-        failing.add(ring.address_of(ring.producer))
-        h.post(0, ring, 200)  # its descriptor read fails
-        bad = h.post(0, ring, 200)  # the data write fails
-        failing.add(h.buffers[0, bad][0])
-        h.post(0, ring, 200)
-        await driver.doorbell(RX, 0, ring.producer)
-        await ctx.tick().repeat(20)
-        for payload in packets:
-            await h.send(ctx, 0, payload)
-        while len(cq_ring.received) < 5:
+        await step(ctx, driver, [2048, 2048], bad=True)  # no completion; buffers stay
+        await ctx.tick().repeat(100)
+        result["bad_drops"] = ctx.get(h.dut.rxq.bad_drops)
+        await h.send(ctx, 0, payload)  # uses the two buffers the bad packet left
+        await step(ctx, driver, [1024, 4096], fail_buffer=1)
+        await step(ctx, driver, [4096], fail_descriptor=0)
+        while len(cq_ring.received) < 3:
             cq_ring.poll()
             await ctx.tick().repeat(20)
+        await driver.doorbell(CQ, 0, cq_ring.consumer)
         await driver.disable(RX, 0)
         await h.send(ctx, 0, b"dropped: queue disabled")
         await ctx.tick().repeat(100)
@@ -197,16 +284,17 @@ def test_truncation_bad_descriptors_and_dma_errors():
 
     h.run([host])
     S = CompletionStatus
-    assert [(c.index, c.status, c.length) for c in cq_ring.received] == [
-        (0, S.TRUNCATED.value, 300), (1, S.BAD_DESCRIPTOR.value, 50),
-        (2, S.DMA_ERROR.value, 60), (3, S.DMA_ERROR.value, 70), (4, S.OK.value, 80)]
+    assert result["bad_drops"] == 1
+    assert [(c.index, c.status, c.length, c.descriptors) for c in cq_ring.received] == [
+        (0, S.OK.value, 3000, 2), (2, S.DMA_ERROR.value, 3000, 2),
+        (4, S.DMA_ERROR.value, 3000, 1)]
     address, _ = h.buffers[0, 0]
-    assert h.memory.read(address, 108) == packets[0][:100] + b"\xA5" * 8
-    address, _ = h.buffers[0, 4]
-    assert h.memory.read(address, 80) == packets[4]
+    assert h.memory.read(address, 2048) == payload[:2048]
+    address, _ = h.buffers[0, 2]
+    assert h.memory.read(address, 1024) == payload[:1024]  # the write that did not fail
     info = result["info"]
     assert info["consumer"] == 5 and info["enable"] == 0
-    assert (info["packets"], info["bytes"], info["drops"]) == (4, 180, 2)
+    assert (info["packets"], info["bytes"], info["drops"]) == (3, 3000 + 3000, 1)
 
 
 def test_bad_doorbell_and_recovery():

@@ -51,3 +51,26 @@ def test_export(name, make, domains, expected):
     assert f"module amnic_{name}(" in text
     for port in expected:
         assert port in text
+
+
+def test_member_named_for_its_direction_keeps_its_name():
+    """``m_axis_tx`` / ``s_axis_rx`` members give ``m_axis_tx_tdata``, not ``m_axis_m_axis_...``."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from amnic.stream import PacketSignature
+
+    class Loop(wiring.Component):
+        s_axis_rx: In(PacketSignature(64))
+        m_axis_tx: Out(PacketSignature(64))
+
+        def elaborate(self, platform):
+            m = Module()
+            wiring.connect(m, wiring.flipped(self.s_axis_rx), wiring.flipped(self.m_axis_tx))
+            return m
+
+    _, ports = export_verilog(Loop(), "amnic_loop", domains=SYNC)
+    names = {p.name for p in ports}
+    assert axis("s", "rx") | axis("m", "tx") <= names, names
+    assert not any("axis_m_axis" in n or "axis_s_axis" in n for n in names)
