@@ -34,6 +34,10 @@ Sections (each a function ``NAME_rows(quick)`` returning row dicts, listed in
     :class:`~amnic.dma.queues.QueueRegisters` and
     :class:`~amnic.dma.completions.CompletionQueues` against :mod:`amnic.sim.dma_rings` (DMA
     latency :data:`LATENCY`, no back-pressure). TX and RX are simulated separately.
+``loopback``
+    TX queues into RX queues as :class:`~amnic.dma.core.PcieDmaCore` wires them with
+    ``control.loopback`` set, DMA ports shared through the core's multiplexers
+    (:mod:`amnic.bench._dma_loopback`): rate of RX completions.
 ``resources``
     Yosys ``synth_xilinx -family xcup`` (:func:`amnic.bench.flow.synthesize_component`) of the
     engines at 256 and 512 bit and of TX + RX + completion queues at 256, 1024 and 4096 queues;
@@ -56,7 +60,8 @@ __all__ = [
     "WIDTHS", "SIZES", "LATENCY", "SECTIONS",
     "tlp_wire_bytes", "tlp_ceiling_gbps", "interface_gbps", "completion_split",
     "measure_write", "measure_read", "measure_mmio_latency", "measure_tx", "measure_rx",
-    "write_rows", "read_rows", "latency_rows", "queue_rows", "resource_rows", "main",
+    "write_rows", "read_rows", "latency_rows", "queue_rows", "loopback_rows", "resource_rows",
+    "main",
 ]
 
 #: PCIe user interface widths measured.
@@ -544,18 +549,12 @@ def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
     from amaranth.hdl import Elaboratable, Module
     from amaranth.lib import wiring
 
+    from amnic.bench._dma_loopback import host_models
     from amnic.dma.completions import CompletionQueues
     from amnic.dma.queues import QueueKind, QueueRegisters
     from amnic.dma.tx_queues import TxQueues
     from amnic.sim.csr_bus import SimulatorBackend
-    from amnic.sim.dma_rings import (
-        CompletionRing,
-        DescriptorRing,
-        DmaReadModel,
-        DmaWriteModel,
-        HostMemory,
-        QueueDriver,
-    )
+    from amnic.sim.dma_rings import CompletionRing, DescriptorRing, QueueDriver
     from amnic.sim.stream_tb import simulate
 
     class Top(Elaboratable):
@@ -577,10 +576,8 @@ def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
     lanes = width // 8
     dut = Top()
     per_queue = -(-packets // queues)
-    memory = HostMemory(1 << 23)
-    reader = DmaReadModel(dut.txq.read, memory, width, rng, latency=latency, ready=1.0, gap=0.0)
-    writer = DmaWriteModel(dut.cq.write, memory, width, rng, latency=latency, ready=1.0,
-                           gap=0.0)
+    memory, benches = host_models(width, rng, reads=[dut.txq.read], writes=[dut.cq.write],
+                                  latency=latency)
     rings = {q: DescriptorRing(memory, _log2_ring(per_queue)) for q in range(queues)}
     cq_ring = CompletionRing(memory, min(15, _log2_ring(packets + 1)))
     expected = {q: [] for q in range(queues)}
@@ -618,7 +615,7 @@ def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
                     data = bytearray()
             st["cycle"] += 1
 
-    simulate(dut, [host], background=reader.benches() + writer.benches() + [tx_sink],
+    simulate(dut, [host], background=benches + [tx_sink],
              max_cycles=400 * packets + 60 * queues + 20_000)
     after = [c for c in st["sent"] if c > st["rung"]]
     rate = _steady_rate(after) if len(after) >= 10 else None
@@ -644,18 +641,12 @@ def measure_rx(width, size, queues, packets, *, latency=LATENCY, seed=2):
     from amaranth.hdl import Elaboratable, Module
     from amaranth.lib import wiring
 
+    from amnic.bench._dma_loopback import host_models
     from amnic.dma.completions import CompletionQueues
     from amnic.dma.queues import QueueKind, QueueRegisters
     from amnic.dma.rx_queues import RxQueues
     from amnic.sim.csr_bus import SimulatorBackend
-    from amnic.sim.dma_rings import (
-        CompletionRing,
-        DescriptorRing,
-        DmaReadModel,
-        DmaWriteModel,
-        HostMemory,
-        QueueDriver,
-    )
+    from amnic.sim.dma_rings import CompletionRing, DescriptorRing, QueueDriver
     from amnic.sim.stream_tb import put_packet, simulate
 
     class Top(Elaboratable):
@@ -680,12 +671,8 @@ def measure_rx(width, size, queues, packets, *, latency=LATENCY, seed=2):
     rng = random.Random(seed)
     dut = Top()
     per_queue = -(-packets // queues)
-    memory = HostMemory(1 << 23)
-    benches = []
-    for port in (dut.rxq.read, dut.rxq.write, dut.cq.write):
-        model = DmaReadModel if port is dut.rxq.read else DmaWriteModel
-        benches += model(port, memory, width, rng, latency=latency, ready=1.0,
-                         gap=0.0).benches()
+    memory, benches = host_models(width, rng, reads=[dut.rxq.read],
+                                  writes=[dut.rxq.write, dut.cq.write], latency=latency)
     rings = {q: DescriptorRing(memory, _log2_ring(per_queue + 1)) for q in range(queues)}
     cq_ring = CompletionRing(memory, min(15, _log2_ring(packets + 1)))
     payloads = [rng.randbytes(size) for _ in range(packets)]
@@ -712,7 +699,7 @@ def measure_rx(width, size, queues, packets, *, latency=LATENCY, seed=2):
         while not st["ready"]:
             await ctx.tick()
         for n, payload in enumerate(payloads):
-            await put_packet(ctx, dut.rxq.rx, payload, user=[n % queues] * beats)
+            await put_packet(ctx, dut.rxq.rx, payload, user=[(n % queues) << 1] * beats)
 
     async def monitor(ctx):
         c = dut.rxq.completions
@@ -751,6 +738,13 @@ def queue_rows(quick):
         rows.append(measure_rx(width, size, queues, packets))
         progress(f"RX {size} B, {queues} queues: {rows[-1]['per_1000_cycles']} per 1000 cycles")
     return rows
+
+
+def loopback_rows(quick):
+    """Loopback packet rate (:func:`amnic.bench._dma_loopback.loopback_rows`)."""
+    from amnic.bench._dma_loopback import loopback_rows
+
+    return loopback_rows(quick)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,6 +909,24 @@ SECTIONS = (
             "doorbell. RX: a burst that fits the 32 KB receive FIFO offered at line rate, "
             "rate of completions. The first tenth of the packets is left out of the rate "
             "(ramp). Line rate: packet bytes per cycle over the 32 bytes of a beat."),
+    Section("loopback",
+            "Loopback packet rate (TX queues -> RX queues, 256 bit, DMA latency 125 cycles)",
+            loopback_rows,
+            (Column("size", "packet (B)"), Column("queues", "queues"),
+             Column("active_queues", "active"), Column("packets", "packets"),
+             Column("per_queue", "per queue", "g"), Column("measured_packets", "measured"),
+             Column("cycles", "cycles"),
+             Column("per_1000_cycles", "packets / 1000 cycles", ".1f"),
+             Column("line_rate_pct", "% of interface line rate", ".1f"),
+             Column("ok", "intact, right queue, in order", align=":---:")),
+            "The core's queue path with control.loopback set: TX packets enter the RX queue "
+            "of their number; TX descriptor and data reads and RX descriptor reads share one "
+            "read engine, RX data and completion writes one write engine (host model: 125 "
+            "cycles, no back-pressure; the link is not modelled). Every descriptor and buffer "
+            "is posted before the TX doorbells; rate of RX completions after the last "
+            "doorbell, less the first and the last tenth. Cycles: first TX doorbell to last RX "
+            "completion. Active queues are spread over the queue numbers; on 16 and 256 "
+            "queues each holds two packets (a queue switch per two packets)."),
     Section("resources",
             "Resources (pyosys, synth_xilinx -family xcup -flatten -noiopad)",
             resource_rows,

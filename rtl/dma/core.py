@@ -38,7 +38,7 @@ Interrupts: ``interrupt`` requests an MSI-X message for a vector from other core
 host enabled only MSI), subject to the table's masks.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,16 +52,13 @@ from amnic.stream.axil import AxiLiteSignature, RegisterBusToAxiLite
 from .axi_port import HostMemoryPort
 from .axis import Bus, HardIpRx, HardIpStreamSignature, HardIpTx
 from .completer import Completer
-from .completions import CompletionQueues
+from .host_queues import HostQueues, merge_streams
 from .moderation import InterruptModerator
 from .msix import MsixController
-from .ports import DmaReadMux, DmaWriteMux, ReadBuffer, round_robin_grant
+from .ports import DmaReadMux, DmaWriteMux, ReadBuffer
 from .queues import REGISTERS as QUEUE_REGISTERS
-from .queues import QueueRegisters
 from .read import TIMEOUT_BITS, DmaReadEngine
-from .rx_queues import RxQueues
 from .tlp_mux import TlpArbiter
-from .tx_queues import TxQueues
 from .window import DmaReadWindow, DmaWriteWindow
 from .write import DmaWriteEngine
 
@@ -127,18 +124,6 @@ REGISTERS = RegisterBlock(
     "PCIe interface of the DMA core: identification, link settings and completer counters.",
     size=0x100,
 )
-
-
-def _merge(m, name, sources, sink):
-    """Round-robin merge of plain streams ``sources`` into ``sink`` (one item per cycle)."""
-    last = Signal(range(len(sources)), init=len(sources) - 1, name=f"{name}_last")
-    grant, _ = round_robin_grant(m, Cat(source.valid for source in sources), last, name)
-    for k, source in enumerate(sources):
-        with m.If(grant == k):
-            m.d.comb += [sink.payload.eq(source.payload), sink.valid.eq(source.valid),
-                         source.ready.eq(sink.ready)]
-    with m.If(sink.valid & sink.ready):
-        m.d.sync += last.eq(grant)
 
 
 class PcieDmaCore(wiring.Component):
@@ -296,71 +281,32 @@ class PcieDmaCore(wiring.Component):
                          window.window.limit.eq(regs.value.window_limit)]
         m.d.comb += read.timeout.eq(regs.value.read_timeout[:TIMEOUT_BITS])
 
-        # Each read client gets a buffer for all the data it has asked for, so a client that
-        # is slow to take its data (an AXI4 master holding RREADY low, TX waiting for RX in
-        # loopback) never holds up the in-order read data of the others.
-        lanes = width // 8
-        read_buffers = [ReadBuffer(width, 2 * 256),  # two longest AXI4 bursts
-                        ReadBuffer(width, 16384 // lanes),  # a 9600-byte TX buffer and more
-                        ReadBuffer(width, 16)]  # RX descriptors
-        for k, buffer in enumerate(read_buffers):
-            m.submodules[f"read_buffer{k}"] = buffer
-            wiring.connect(m, buffer.engine, getattr(read_mux, f"c{k}"))
+        # The AXI4 port's reads go through a buffer for all the data it has asked for, so a
+        # master slow to take its data (RREADY low) never holds up the in-order read data of
+        # the others (the queues buffer their own).
+        m.submodules.host_read_buffer = host_read_buffer = ReadBuffer(width, 2 * 256)
+        wiring.connect(m, host_read_buffer.engine, read_mux.c0)
         m.submodules.host_port = host_port = HostMemoryPort(width)
         wiring.connect(m, wiring.flipped(self.s_axi), host_port.s_axi)
         wiring.connect(m, host_port.wr, write_mux.c0)
-        wiring.connect(m, host_port.rd, read_buffers[0].client)
+        wiring.connect(m, host_port.rd, host_read_buffer.client)
 
         # Queues.
-        tx_count, rx_count, cq_count = self.queue_counts
-        m.submodules.queue_regs = queue_regs = QueueRegisters(*self.queue_counts)
-        m.submodules.txq = txq = TxQueues(width, tx_count)
-        # 512 receive-FIFO beats at either width (16 KB at 256 bit, 32 KB at 512 bit): with 256
-        # beats at 512 bit the loopback was seen to stall with several-KB packets (cause not
-        # yet found; see the DMA issue notes).
-        m.submodules.rxq = rxq = RxQueues(width, rx_count, drop_when_full=False,
-                                          fifo_bytes=512 * width // 8)
-        m.submodules.cqs = cqs = CompletionQueues(width, cq_count)
+        m.submodules.queues = queues = HostQueues(width, *self.queue_counts)
         m.submodules.moderation = moderation = self.moderation
-        wiring.connect(m, decoder.target(2), queue_regs.bus)
+        wiring.connect(m, decoder.target(2), queues.bus)
         wiring.connect(m, decoder.target(3), moderation.bus)
-        wiring.connect(m, queue_regs.tx, txq.host)
-        wiring.connect(m, queue_regs.rx, rxq.host)
-        m.d.comb += queue_regs.rx_bad_drops.eq(rxq.bad_drops)
-        wiring.connect(m, queue_regs.cq, cqs.host)
-        wiring.connect(m, txq.read, read_buffers[1].client)
-        wiring.connect(m, rxq.read, read_buffers[2].client)
-        wiring.connect(m, rxq.write, write_mux.c1)
-        wiring.connect(m, cqs.write, write_mux.c2)
-        _merge(m, "completion", [txq.completions, rxq.completions], cqs.entries)
-        wiring.connect(m, cqs.events, moderation.event)
-
-        loopback = regs.value.control[0]
-        tx_out, rx_in = self.m_axis_tx, self.s_axis_rx
-        with m.If(loopback):
-            m.d.comb += [
-                rxq.rx.payload.data.eq(txq.tx.payload.data),
-                rxq.rx.payload.keep.eq(txq.tx.payload.keep),
-                rxq.rx.payload.last.eq(txq.tx.payload.last),
-                rxq.rx.payload.user.eq(Cat(txq.tx_bad, txq.tx.payload.user)),
-                rxq.rx.valid.eq(txq.tx.valid),
-                txq.tx.ready.eq(rxq.rx.ready),
-            ]
-        with m.Else():
-            m.d.comb += [
-                tx_out.payload.data.eq(txq.tx.payload.data),
-                tx_out.payload.keep.eq(txq.tx.payload.keep),
-                tx_out.payload.last.eq(txq.tx.payload.last),
-                tx_out.payload.user.eq(Cat(txq.tx_bad, txq.tx.payload.user)),
-                tx_out.valid.eq(txq.tx.valid),
-                txq.tx.ready.eq(tx_out.ready),
-                rxq.rx.payload.eq(rx_in.payload),
-                rxq.rx.valid.eq(rx_in.valid),
-                rx_in.ready.eq(rxq.rx.ready),
-            ]
+        wiring.connect(m, queues.tx_read, read_mux.c1)
+        wiring.connect(m, queues.rx_read, read_mux.c2)
+        wiring.connect(m, queues.rx_write, write_mux.c1)
+        wiring.connect(m, queues.cq_write, write_mux.c2)
+        wiring.connect(m, queues.events, moderation.event)
+        wiring.connect(m, queues.m_axis_tx, wiring.flipped(self.m_axis_tx))
+        wiring.connect(m, wiring.flipped(self.s_axis_rx), queues.s_axis_rx)
+        m.d.comb += queues.loopback.eq(regs.value.control[0])
 
         # Interrupts.
-        _merge(m, "irq", [moderation.irq, self.interrupt], msix.request)
+        merge_streams(m, "irq", [moderation.irq, self.interrupt], msix.request)
         m.d.comb += [
             msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
             msix.msix_mask.eq(self.cfg_interrupt_msix_mask[0]),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from amnic.bench import dma
+from amnic.bench import _dma_loopback, dma
 from amnic.bench._pcie_link import LINKS
 from amnic.bench._sections import Column, Section
 
@@ -77,6 +77,56 @@ def test_mmio_read_latency_through_the_completer():
     r = dma.measure_mmio_latency(256, reads=2)
     assert r["ok"]
     assert r["latencies"] == [4, 4]  # as measured with cocotb on the hard-IP model
+
+
+def test_steady_rate_leaves_out_ramp_and_drain():
+    steady = list(range(100, 900, 10))
+    fast = list(range(10))
+    cycles = fast + steady + [900 + c for c in fast]  # 100 events, the middle 80 10 apart
+    assert _dma_loopback.steady_rate(cycles) == pytest.approx(100.0)
+    assert dma._steady_rate(cycles) > 105  # the drain counts there
+    assert _dma_loopback.steady_rate([5] * 12) is None
+    assert _dma_loopback.steady_rate([0]) is None
+
+
+def test_active_queues_spread_over_the_queue_numbers():
+    assert _dma_loopback.active_queues(4, 4) == [0, 1, 2, 3]
+    assert _dma_loopback.active_queues(256, 16) == list(range(0, 256, 16))
+    assert _dma_loopback.active_queues(16, 12) == [0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14]
+    for count in (0, 5):
+        with pytest.raises(ValueError):
+            _dma_loopback.active_queues(4, count)
+
+
+def test_loopback_small_case():
+    latency = 40
+    r = _dma_loopback.measure_loopback(256, 64, 4, 12, latency=latency)
+    assert r["ok"], r
+    assert (r["queues"], r["active_queues"], r["packets"]) == (4, 4, 12)
+    assert r["measured_packets"] == 12
+    rate = r["per_1000_cycles"]
+    # At most one beat per cycle (two beats per 64-byte packet at 256 bit); at least one
+    # packet per ten DMA latencies (a packet needs a few DMA round trips, not a stall).
+    assert 1000 / (10 * latency) < rate <= 1000 / 2
+    assert r["line_rate_pct"] == pytest.approx(100 * rate * 64 / (1000 * 32), abs=0.1)
+    # The last completion cannot come before the packets' DMA round trips and beats.
+    assert r["cycles"] > 3 * latency + 12 * 2
+
+
+def test_loopback_phases_share_one_simulation():
+    rows = _dma_loopback.measure_loopback_phases(256, 8, [(200, 12), (64, 4, 2)], latency=30)
+    assert [(r["size"], r["packets"], r["active_queues"], r["per_queue"]) for r in rows] == [
+        (200, 12, 8, 1.5), (64, 4, 2, 2)]
+    assert all(r["ok"] for r in rows), rows
+    assert rows[0]["per_1000_cycles"] is not None
+    assert rows[1]["per_1000_cycles"] is None  # too few packets for a rate
+    assert rows[1]["measured_packets"] == 4 and rows[1]["cycles"] > 2 * 30
+
+
+def test_loopback_section_follows_queues():
+    names = [s.name for s in dma.SECTIONS]
+    assert names.index("loopback") == names.index("queues") + 1
+    assert all(len(_dma_loopback.CASES[mode]) == 6 for mode in ("quick", "full"))
 
 
 def test_main_writes_json_for_chosen_sections(tmp_path, capsys):
