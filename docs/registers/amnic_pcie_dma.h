@@ -50,9 +50,26 @@
 #define AMNIC_PCIE_DMA_MSIX_SENT_RESET                   0x0u
 #define AMNIC_PCIE_DMA_MSIX_FAILED_OFFSET                0x044u  /* RO, 32 bit */
 #define AMNIC_PCIE_DMA_MSIX_FAILED_RESET                 0x0u
+#define AMNIC_PCIE_DMA_WINDOW_REFUSED_OFFSET             0x048u  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_WINDOW_REFUSED_RESET              0x0u
 #define AMNIC_PCIE_DMA_CONTROL_OFFSET                    0x080u  /* RW, 32 bit */
 #define AMNIC_PCIE_DMA_CONTROL_RESET                     0x0u
 #define AMNIC_PCIE_DMA_CONTROL_LOOPBACK_SHIFT            0
 #define AMNIC_PCIE_DMA_CONTROL_LOOPBACK_MASK             0x1u
+#define AMNIC_PCIE_DMA_CONTROL_WINDOW_SHIFT              1
+#define AMNIC_PCIE_DMA_CONTROL_WINDOW_MASK               0x2u
+#define AMNIC_PCIE_DMA_READ_TIMEOUT_OFFSET               0x084u  /* RW, 32 bit */
+#define AMNIC_PCIE_DMA_READ_TIMEOUT_RESET                0x100000u
+#define AMNIC_PCIE_DMA_READ_TIMEOUT_CYCLES_SHIFT         0
+#define AMNIC_PCIE_DMA_READ_TIMEOUT_CYCLES_MASK          0x3FFFFFFu
+#define AMNIC_PCIE_DMA_WINDOW_BASE_OFFSET                0x088u  /* RW, 64 bit */
+#define AMNIC_PCIE_DMA_WINDOW_BASE_HI_OFFSET             0x08Cu
+#define AMNIC_PCIE_DMA_WINDOW_BASE_RESET                 0x0ull
+#define AMNIC_PCIE_DMA_WINDOW_LIMIT_OFFSET               0x090u  /* RW, 64 bit */
+#define AMNIC_PCIE_DMA_WINDOW_LIMIT_HI_OFFSET            0x094u
+#define AMNIC_PCIE_DMA_WINDOW_LIMIT_RESET                0x0ull
+#define AMNIC_PCIE_DMA_WINDOW_FAULT_OFFSET               0x098u  /* RO, 64 bit */
+#define AMNIC_PCIE_DMA_WINDOW_FAULT_HI_OFFSET            0x09Cu
+#define AMNIC_PCIE_DMA_WINDOW_FAULT_RESET                0x0ull
 
 #endif /* AMNIC_PCIE_DMA_H */
