@@ -47,8 +47,7 @@ class HostQueues(wiring.Component):
     tx_queues, rx_queues, completion_queues : int
         Queue counts (1..4096 each).
     rx_fifo_bytes : int
-        Receive FIFO (the longest packet that can be received); by default 512 beats (16 KB
-        at 256 bit, 32 KB at 512 bit).
+        Receive FIFO in bytes (a power of two; the longest packet that can be received).
 
     Attributes
     ----------
@@ -74,17 +73,14 @@ class HostQueues(wiring.Component):
     """
 
     def __init__(self, width, tx_queues=256, rx_queues=256, completion_queues=256, *,
-                 rx_fifo_bytes=None):
+                 rx_fifo_bytes=16384):
         self.width = width
         self.counts = (tx_queues, rx_queues, completion_queues)
         lanes = width // 8
         #: The parts (reachable for simulation monitors).
         self.regs = QueueRegisters(*self.counts)
         self.txq = TxQueues(width, tx_queues)
-        # 512 beats at either width: with 256 beats at 512 bit an earlier RX engine was seen
-        # to stall in the loopback with several-KB packets.
-        self.rxq = RxQueues(width, rx_queues, drop_when_full=False,
-                            fifo_bytes=rx_fifo_bytes or 512 * lanes)
+        self.rxq = RxQueues(width, rx_queues, drop_when_full=False, fifo_bytes=rx_fifo_bytes)
         self.cqs = CompletionQueues(width, completion_queues)
         self.tx_buffer = ReadBuffer(width, 16384 // lanes)
         self.rx_buffer = ReadBuffer(width, 16)
