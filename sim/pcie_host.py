@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core import RootComplex
+from cocotbext.pcie.core.caps import PciCapId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 
 __all__ = ["PcieHost", "attach", "BAR0", "IO_BAR"]
@@ -22,6 +23,10 @@ BAR0 = 0
 #: BAR index of a small I/O BAR the tests configure, so the host can send I/O requests that
 #: the design must refuse (Unsupported Request).
 IO_BAR = 2
+
+# PCI Express Capability: Device Control (PCIe 7.5.3.4) and its Max_Read_Request_Size field.
+_DEVICE_CONTROL = 0x8
+_MRRS_SHIFT = 12
 
 # Model keyword -> design port name, for the optional configuration/status ports.
 _OPTIONAL_PORTS = (
@@ -40,6 +45,7 @@ class PcieHost:
 
     rc: RootComplex
     device: UltraScalePlusPcieDevice
+    max_read_request: int = 512
     function: object = None
 
     @property
@@ -56,7 +62,16 @@ class PcieHost:
         self.function = self.rc.find_device(self.device.functions[0].pcie_id)
         await self.function.enable_device()
         await self.function.set_master()
+        await self.set_max_read_request(self.max_read_request)
         return self.function
+
+    async def set_max_read_request(self, nbytes):
+        """Program the device's Max_Read_Request_Size (128..4096 bytes; the root complex model
+        programs only Max_Payload_Size when it enumerates)."""
+        code = (nbytes // 128).bit_length() - 1
+        control = await self.function.capability_read_dword(PciCapId.EXP, _DEVICE_CONTROL)
+        control = control & ~(7 << _MRRS_SHIFT) | code << _MRRS_SHIFT
+        await self.function.capability_write_dword(PciCapId.EXP, _DEVICE_CONTROL, control)
 
 
 def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vectors=0,
@@ -115,6 +130,5 @@ def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vector
     device.functions[0].configure_bar(IO_BAR, 256, io=True)
     rc = RootComplex()
     rc.max_payload_size = (max_payload // 128).bit_length() - 1
-    rc.max_read_request_size = (max_read_request // 128).bit_length() - 1
     rc.make_port().connect(device)
-    return PcieHost(rc, device)
+    return PcieHost(rc, device, max_read_request)

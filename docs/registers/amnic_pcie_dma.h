@@ -52,6 +52,8 @@
 #define AMNIC_PCIE_DMA_MSIX_FAILED_RESET                 0x0u
 #define AMNIC_PCIE_DMA_WINDOW_REFUSED_OFFSET             0x048u  /* RO, 32 bit */
 #define AMNIC_PCIE_DMA_WINDOW_REFUSED_RESET              0x0u
+#define AMNIC_PCIE_DMA_READ_ERRORS_OFFSET                0x04Cu  /* RO, 32 bit */
+#define AMNIC_PCIE_DMA_READ_ERRORS_RESET                 0x0u
 #define AMNIC_PCIE_DMA_CONTROL_OFFSET                    0x080u  /* RW, 32 bit */
 #define AMNIC_PCIE_DMA_CONTROL_RESET                     0x0u
 #define AMNIC_PCIE_DMA_CONTROL_LOOPBACK_SHIFT            0

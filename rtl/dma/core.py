@@ -38,7 +38,7 @@ Interrupts: ``interrupt`` requests an MSI-X message for a vector from other core
 host enabled only MSI), subject to the table's masks.
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,6 +51,7 @@ from amnic.stream.axil import AxiLiteSignature, RegisterBusToAxiLite
 
 from .axi_port import HostMemoryPort
 from .axis import Bus, HardIpRx, HardIpStreamSignature, HardIpTx
+from .commands import DmaError
 from .completer import Completer
 from .host_queues import HostQueues, merge_streams
 from .moderation import InterruptModerator
@@ -85,6 +86,9 @@ _COUNTERS = (
     ("msix_failed", "MSI-X / MSI messages the hard IP refused."),
     ("window_refused", "DMA transfers refused because they left the address window "
                        "(`window_base`..`window_limit`); they ended with status OUT_OF_WINDOW."),
+    ("read_errors", "DMA reads that ended with a failed completion: Unsupported Request, "
+                    "Completer Abort, poisoned data (PCIe 2.3.2, 2.7.2) or a malformed one "
+                    "(timeouts are in `read_timeouts`)."),
 )
 
 REGISTERS = RegisterBlock(
@@ -280,6 +284,11 @@ class PcieDmaCore(wiring.Component):
                          window.window.base.eq(regs.value.window_base),
                          window.window.limit.eq(regs.value.window_limit)]
         m.d.comb += read.timeout.eq(regs.value.read_timeout[:TIMEOUT_BITS])
+        read_errors = Signal(32)
+        with m.If(read.status.valid & read.status.ready &
+                  ((read.status.payload.error == DmaError.COMPLETION) |
+                   (read.status.payload.error == DmaError.MALFORMED))):
+            m.d.sync += read_errors.eq(read_errors + 1)
 
         # The AXI4 port's reads go through a buffer for all the data it has asked for, so a
         # master slow to take its data (RREADY low) never holds up the in-order read data of
@@ -339,6 +348,7 @@ class PcieDmaCore(wiring.Component):
             status.msix_sent.eq(msix.sent),
             status.msix_failed.eq(msix.failed),
             status.window_refused.eq(write_window.refused + read_window.refused),
+            status.read_errors.eq(read_errors),
         ]
         # The latest refusal of either direction (the write's if both in one cycle).
         with m.If(write_window.fault):

@@ -174,6 +174,8 @@ async def host_memory_port(dut, max_payload, max_read_request, seed):
     compared byte for byte with a shadow copy."""
     rng = random.Random(seed)
     host, axi = await setup_dma(dut, max_payload=max_payload, max_read_request=max_read_request)
+    code = (max_payload // 128).bit_length() - 1 | ((max_read_request // 128).bit_length() - 1) << 3
+    assert await read_counter(host, "link") == code  # the settings the engines split at
     size = 1 << 17
     address, memory = host.rc.alloc_region(size)
     shadow = bytearray(rng.randrange(256) for _ in range(size))
