@@ -8,8 +8,8 @@ Request status, or not at all. Reads come from the AXI4 host-memory port ``s_axi
 cocotbext-axi ``AxiMaster``) and from the TX queues (through :class:`amnic.sim.dma_driver.
 NicDriver`). Every test checks that nothing hangs, that good data stays good byte for byte, that
 each failure is reported where the register map says (AXI ``RRESP`` SLVERR and
-``host_port_errors``, ``read_timeouts``, ``unexpected_completions``, queue ``error`` and
-completion entry status), and that the core keeps working afterwards.
+``host_port_errors``, ``read_errors``, ``read_timeouts``, ``unexpected_completions``, queue
+``error`` and completion entry status), and that the core keeps working afterwards.
 
 * ``completion_reordering`` / ``completion_reordering_rcb``: concurrent random-size reads
   (1..9600 bytes) while completions are reordered and split (random RCB cuts at MRRS 512; one
@@ -28,7 +28,6 @@ import cocotb
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiResp, AxiStreamBus, AxiStreamSink
-from cocotbext.pcie.core.caps import PciCapId
 from tb_pcie_dma import OFFSET, read_counter, setup_dma, setup_driver, wait_completions
 
 from amnic.dma.queues import CompletionStatus, QueueError, QueueKind
@@ -39,7 +38,7 @@ from amnic.sim.pcie_faults import CompletionFaults, Fault, Split
 CLOCK_NS = 4
 #: Completion timeout programmed for the timeout test, in cycles.
 TIMEOUT = 2000
-COUNTERS = ("read_timeouts", "unexpected_completions", "host_port_errors")
+COUNTERS = ("read_timeouts", "unexpected_completions", "host_port_errors", "read_errors")
 
 
 async def counters(host):
@@ -66,15 +65,10 @@ async def expect_quiet(dut, host, faults):
 
 
 async def set_max_read_request(host, nbytes):
-    """Program Max_Read_Request_Size in the device's Device Control register (PCIe 7.5.3.4;
-    the root complex model programs only Max_Payload_Size at enumeration) and check that the
-    core sees it (``link`` register)."""
-    code = (nbytes // 128).bit_length() - 1
-    devctl = await host.function.capability_read_dword(PciCapId.EXP, 8)
-    await host.function.capability_write_dword(PciCapId.EXP, 8,
-                                               devctl & ~(7 << 12) | code << 12)
+    """Program Max_Read_Request_Size and check that the core sees it (``link`` register)."""
+    await host.set_max_read_request(nbytes)
     link = await read_counter(host, "link")
-    assert link >> 3 & 7 == code, hex(link)
+    assert link >> 3 & 7 == (nbytes // 128).bit_length() - 1, hex(link)
 
 
 def random_memory(host, size, rng):
@@ -195,7 +189,7 @@ async def poisoned_and_aborted(dut):
         await check_read(axi, start, memory, address, length)  # the rule is used up
         dut._log.info("%s at completion %d of %d: SLVERR, %d completions sent", fault.value,
                       hit.at, len(hit.cuts), hit.sent)
-    await expect_counts(host, before, host_port_errors=len(cases))
+    await expect_counts(host, before, host_port_errors=len(cases), read_errors=len(cases))
     await expect_quiet(dut, host, faults)
 
 
@@ -343,5 +337,6 @@ async def tx_buffer_poisoned(dut):
             assert data == packet, n
     stats = await driver.stats(QueueKind.TX, 0)
     assert stats["error"] == QueueError.NONE.value and stats["packets"] == 3, stats
-    await expect_counts(host, before)  # queue reads are not AXI host-port reads
+    # Counted as a failed read; queue reads are not AXI host-port reads.
+    await expect_counts(host, before, read_errors=1)
     await expect_quiet(dut, host, faults)
