@@ -811,6 +811,9 @@ _RATE_COLUMNS = (Column("interface_gbps", "interface Gbit/s", ".2f"),
                  Column("achieved_gbps", "achieved Gbit/s", ".2f"),
                  Column("pct_of_ceiling", "% of ceiling", ".1f"))
 
+_PACKET_RATE = (Column("per_1000_cycles", "packets / 1000 cycles", ".1f"),
+                Column("line_rate_pct", "% of interface line rate", ".1f"))
+
 #: The sections, in run order.
 SECTIONS = (
     Section("write",
@@ -857,9 +860,7 @@ SECTIONS = (
             queue_rows,
             (_text("direction", "direction"), Column("size", "packet (B)"),
              Column("queues", "queues"), Column("packets", "packets"),
-             Column("measured_packets", "measured"),
-             Column("per_1000_cycles", "packets / 1000 cycles", ".1f"),
-             Column("line_rate_pct", "% of interface line rate", ".1f"),
+             Column("measured_packets", "measured"), *_PACKET_RATE,
              Column("ok", "data intact", align=":---:")),
             "TX and RX are simulated separately (no loopback). TX: every descriptor posted "
             "and every doorbell rung first, rate measured on packets leaving after the last "
@@ -872,9 +873,7 @@ SECTIONS = (
             (Column("size", "packet (B)"), Column("queues", "queues"),
              Column("active_queues", "active"), Column("packets", "packets"),
              Column("per_queue", "per queue", "g"), Column("measured_packets", "measured"),
-             Column("cycles", "cycles"),
-             Column("per_1000_cycles", "packets / 1000 cycles", ".1f"),
-             Column("line_rate_pct", "% of interface line rate", ".1f"),
+             Column("cycles", "cycles"), *_PACKET_RATE,
              Column("ok", "intact, right queue, in order", align=":---:")),
             "The core's queue path with control.loopback set: TX packets enter the RX queue "
             "of their number; TX descriptor and data reads and RX descriptor reads share one "

@@ -49,7 +49,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from amnic.stream import PacketFifo, PacketSignature
+from amnic.stream import PacketFifo, PacketSignature, keep_bytes
 
 from .commands import MAX_TRANSFER, DmaError
 from .completions import check_width
@@ -457,9 +457,7 @@ class RxQueues(wiring.Component):
             wcmd.payload.length.eq(seg.length),
             wdata.payload.data.eq(out.payload.data),
             wdata.payload.last.eq(remaining <= lanes),
-            wdata.payload.keep.eq(Mux(remaining >= lanes, (1 << lanes) - 1,
-                                      ((Const(1, lanes + 1) << remaining[:lanes.bit_length()])
-                                       - 1)[:lanes])),
+            wdata.payload.keep.eq(keep_bytes(remaining, lanes)),
             marks.w_data.eq(seg.end),
         ]
         with m.FSM(name="writer"):

@@ -22,9 +22,11 @@ The check is registered: a command spends one cycle in the stage (no bubbles in 
 commands).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
+
+from amnic.stream import keep_bytes
 
 from .commands import MAX_TRANSFER, DmaCommand, DmaError
 from .ports import DmaReadPortSignature, DmaWritePortSignature
@@ -162,9 +164,7 @@ class DmaReadWindow(_WindowStage):
             m.d.comb += [
                 client.data.payload.data.eq(0),
                 client.data.payload.last.eq(remaining <= lanes),
-                client.data.payload.keep.eq(Mux(
-                    remaining >= lanes, (1 << lanes) - 1,
-                    ((Const(1, lanes + 1) << remaining[:lanes.bit_length()]) - 1)[:lanes])),
+                client.data.payload.keep.eq(keep_bytes(remaining, lanes)),
                 client.data.valid.eq(~data_done),
                 client.status.payload.id.eq(head.id),
                 client.status.payload.error.eq(DmaError.OUT_OF_WINDOW),

@@ -11,10 +11,11 @@ Hand-offs follow the ``lib.stream`` rules: a beat moves when ``valid & ready``; 
 waits for ``ready``; once asserted, ``valid`` and ``payload`` hold until the beat moves.
 """
 
+from amaranth.hdl import Const, Mux
 from amaranth.lib import data, stream
 
 __all__ = [
-    "PacketLayout", "PacketSignature",
+    "PacketLayout", "PacketSignature", "keep_bytes",
     # re-exported blocks (imported at the end of this module: they use PacketLayout)
     "PacketDropEvent", "PacketFifo", "AsyncPacketFifo",
     "StreamSkidBuffer", "SkidBuffer",
@@ -57,6 +58,13 @@ class PacketLayout(data.StructLayout):
 def PacketSignature(width, user_width=1):
     """A :class:`amaranth.lib.stream.Signature` carrying :class:`PacketLayout` beats."""
     return stream.Signature(PacketLayout(width, user_width))
+
+
+def keep_bytes(count, lanes):
+    """``keep`` of a packed beat of ``lanes`` byte lanes holding ``count`` bytes (HDL; all
+    lanes when ``count >= lanes``)."""
+    return Mux(count >= lanes, (1 << lanes) - 1,
+               ((Const(1, lanes + 1) << count[:lanes.bit_length()]) - 1)[:lanes])
 
 
 # Blocks built on the layout above; imported last because they import PacketLayout from here.

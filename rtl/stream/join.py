@@ -1,10 +1,10 @@
 """Join packed segments into packed packets, realigning bytes across beat boundaries."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from . import PacketSignature
+from . import PacketSignature, keep_bytes
 
 __all__ = ["SegmentJoiner"]
 
@@ -61,8 +61,7 @@ class SegmentJoiner(wiring.Component):
         m.d.comb += [
             o.valid.eq((count >= lanes) | (flushing & (count != 0))),
             o.payload.data.eq(buf[:width]),
-            o.payload.keep.eq(Mux(count >= lanes, (1 << lanes) - 1,
-                                  ((Const(1, lanes + 1) << count) - 1)[:lanes])),
+            o.payload.keep.eq(keep_bytes(count, lanes)),
             o.payload.last.eq(flushing & (count <= lanes)),
             o.payload.user.eq(user),
         ]

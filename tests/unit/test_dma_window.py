@@ -42,8 +42,14 @@ def scenario(rng, memory, count, enable):
     return window, cmds, allowed
 
 
-def set_window(ctx, dut, window):
-    ctx.set(dut.window, {"enable": window.enable, "base": window.base, "limit": window.limit})
+def command_bench(dut, window, cmds, rng, idle_prob):
+    """A testbench that sets the window and offers ``cmds``."""
+    async def commands(ctx):
+        ctx.set(dut.window, {"enable": window.enable, "base": window.base,
+                             "limit": window.limit})
+        for cmd in cmds:
+            await put(ctx, dut.client.cmd, cmd, idle_prob=idle_prob, rng=rng)
+    return commands
 
 
 @pytest.mark.parametrize("width", [64, 256])
@@ -56,11 +62,7 @@ def test_read_window(width, enable):
     dut = DmaReadWindow(width)
     engine = DmaReadModel(dut.engine, memory, width, rng, latency=20)
     got = {"data": [], "status": [], "refused": None}
-
-    async def commands(ctx):
-        set_window(ctx, dut, window)
-        for cmd in cmds:
-            await put(ctx, dut.client.cmd, cmd, idle_prob=0.3, rng=rng)
+    commands = command_bench(dut, window, cmds, rng, 0.3)
 
     async def data(ctx):
         for _ in cmds:
@@ -97,11 +99,7 @@ def test_write_window(width):
     engine = DmaWriteModel(dut.engine, memory, width, rng, latency=20)
     payloads = [rng.randbytes(c["length"]) for c in cmds]
     got = {"status": [], "refused": None, "faults": []}
-
-    async def commands(ctx):
-        set_window(ctx, dut, window)
-        for cmd in cmds:
-            await put(ctx, dut.client.cmd, cmd, idle_prob=0.2, rng=rng)
+    commands = command_bench(dut, window, cmds, rng, 0.2)
 
     async def data(ctx):
         for payload in payloads:
@@ -129,4 +127,5 @@ def test_write_window(width):
     for cmd, ok, payload in zip(cmds, allowed, payloads):
         if ok:
             expected.write(cmd["address"], payload)
-    assert memory.read(memory.base, len(memory.data)) == expected.read(memory.base, len(memory.data))
+    size = len(memory.data)
+    assert memory.read(memory.base, size) == expected.read(memory.base, size)
