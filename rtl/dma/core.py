@@ -253,7 +253,8 @@ class PcieDmaCore(wiring.Component):
 
         # Requester: DMA engines on RQ/RC, shared by their clients.
         m.submodules.write = write = DmaWriteEngine(width)
-        m.submodules.read = read = DmaReadEngine(width, tags=self.read_tags)
+        m.submodules.read = read = DmaReadEngine(width, tags=self.read_tags,
+                                                     timeout_cycles=DEFAULT_READ_TIMEOUT)
         m.submodules.rq_mux = rq_mux = TlpArbiter(Bus.RQ, width, 2)
         m.submodules.rq = rq = HardIpTx(Bus.RQ, width)
         m.submodules.rc = rc = HardIpRx(Bus.RC, width)

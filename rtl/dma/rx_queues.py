@@ -112,19 +112,6 @@ class _Finished(data.Struct):
     writes: 16
 
 
-class _OpenPackets(wiring.Component):
-    """Packets that have had a write and are not yet completed (``level``, 0.._RESULTS)."""
-
-    opening: In(1)
-    closing: In(1)
-    level: Out(range(_RESULTS + 1))
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.sync += self.level.eq(self.level + self.opening - self.closing)
-        return m
-
-
 class RxQueues(wiring.Component):
     """Receive buffer rings in host memory (see the module notes).
 
@@ -185,10 +172,12 @@ class RxQueues(wiring.Component):
         self._place(m, arrivals, overflow, segments, finished)
         # One mark per write in flight: the write engine's multiplexer allows 32 at most.
         m.submodules.marks = marks = fifo.SyncFIFOBuffered(width=1, depth=32)
-        open_packets = _OpenPackets()
-        m.submodules.open_packets = open_packets
-        self._write(m, packets.o, segments, marks, open_packets)
-        self._complete(m, finished, marks, open_packets)
+        # Packets that have had a write and are not yet completed.
+        open_packets = Signal(range(_RESULTS + 1))
+        opening, closing = Signal(), Signal()
+        m.d.sync += open_packets.eq(open_packets + opening - closing)
+        self._write(m, packets.o, segments, marks, open_packets, opening)
+        self._complete(m, finished, marks, closing)
         return m
 
     def _receive(self, m):
@@ -440,7 +429,7 @@ class RxQueues(wiring.Component):
                                      new.bytes.eq(st.bytes + placed)]
                     m.next = "IDLE"
 
-    def _write(self, m, out, segments, marks, open_packets):
+    def _write(self, m, out, segments, marks, open_packets, opening):
         """The writer: one DMA write per segment, fed from the FIFO; the rest discarded.
 
         Each write leaves a mark (whether it is its packet's last) for the completer. A packet's
@@ -465,10 +454,10 @@ class RxQueues(wiring.Component):
                 with m.If(segments.r_rdy):
                     with m.If(seg.length == 0):
                         m.next = "DISCARD"
-                    with m.Elif(marks.w_rdy & (started | (open_packets.level < _RESULTS))):
+                    with m.Elif(marks.w_rdy & (started | (open_packets < _RESULTS))):
                         m.d.comb += wcmd.valid.eq(1)
                         with m.If(wcmd.ready):
-                            m.d.comb += [marks.w_en.eq(1), open_packets.opening.eq(~started)]
+                            m.d.comb += [marks.w_en.eq(1), opening.eq(~started)]
                             m.d.sync += [sent.eq(0), started.eq(1)]
                             m.next = "DATA"
             with m.State("DATA"):
@@ -492,7 +481,7 @@ class RxQueues(wiring.Component):
                     m.d.sync += started.eq(0)
                     m.next = "SEGMENT"
 
-    def _complete(self, m, finished, marks, open_packets):
+    def _complete(self, m, finished, marks, closing):
         """The completer: write statuses are always taken (their marks say where each packet's
         writes end); a completion per placed packet once its writes are done."""
         m.submodules.results = results = fifo.SyncFIFOBuffered(width=1, depth=_RESULTS)
@@ -518,4 +507,4 @@ class RxQueues(wiring.Component):
             m.d.comb += comp.payload.status.eq(CompletionStatus.DMA_ERROR)
         with m.If(comp.valid & comp.ready):
             m.d.comb += [finished.r_en.eq(1), results.r_en.eq(writes),
-                         open_packets.closing.eq(writes)]
+                         closing.eq(writes)]
