@@ -154,34 +154,54 @@ def _be_range(dword_address, dwords, first_be, last_be):
 # DMA write engine
 
 
+def _hard_ip_tlps(beats, width, straddle):
+    """TLPs (lists of DWORDs) in RQ beats ``(tdata, tkeep, tuser, tlast)`` off the hard-IP bus."""
+    from amnic.dma.axis import Bus
+    from amnic.sim.pcie_straddle import straddled_tlps
+
+    if straddle:
+        return [t.dwords for t in straddled_tlps([b[:3] for b in beats], Bus.RQ)]
+    tlps, current = [], []
+    for tdata, tkeep, _, tlast in beats:
+        current += [tdata >> 32 * k & 0xFFFF_FFFF for k in range(width // 32) if tkeep >> k & 1]
+        if tlast:
+            tlps.append(current)
+            current = []
+    return tlps
+
+
 def measure_write(width, size, mps=256, count=32, *, base=_BASE):
     """Simulate ``count`` back-to-back write commands of ``size`` bytes (consecutive host
-    addresses from ``base``) with data always available and ``rq`` always ready.
+    addresses from ``base``) with data always available and the hard IP's RQ always ready;
+    the engine drives the RQ bus as the core does (straddled at 512 bit).
 
     Returns
     -------
     dict
         ``width``, ``mps``, ``size``, ``commands``, ``tlps`` (sent), ``beats`` (RQ beats),
-        ``ideal_beats`` (the least the TLPs need: ``ceil((4 + payload DWORDs) / DWORDs per
-        beat)`` each), ``cycles`` (first to last RQ beat, inclusive), ``latency`` (cycles from
-        the later of the first command's and its first data beat's handshakes to its first RQ
-        beat), the rates of :func:`_ratio_row` and ``ok`` (every TLP's address and DWORD count
-        as :func:`~amnic.dma.write.split_write` says, and ``count`` OK statuses).
+        ``ideal_beats`` (the least the TLPs need: their DWORDs (4 + payload each) over the
+        DWORDs per beat, in halves of a beat when straddling, else rounded up per TLP),
+        ``cycles`` (first to last RQ beat, inclusive), ``latency`` (cycles from the later of
+        the first command's and its first data beat's handshakes to its first RQ beat), the
+        rates of :func:`_ratio_row` and ``ok`` (every TLP's address and DWORD count as
+        :func:`~amnic.dma.write.split_write` says, and ``count`` OK statuses).
     """
     from amnic.dma.commands import DmaError
     from amnic.dma.descriptors import RequesterRequest
-    from amnic.dma.write import DESCRIPTOR_BYTES, DmaWriteEngine, split_write
+    from amnic.dma.rq_framer import DESCRIPTOR_DWORDS
+    from amnic.dma.write import split_write
+    from amnic.sim.dma_engines import WriteEngineOnHardIp
     from amnic.sim.stream_tb import put, simulate
 
     link = LINKS[width]
     lanes, dwords = width // 8, width // 32
-    dut = DmaWriteEngine(width)
+    dut = WriteEngineOnHardIp(width)
     addresses = [base + k * size for k in range(count)]
     plan = [t for a in addresses for t in split_write(a, size, mps)]
     want = [((a & ~3), (a % 4 + n + 3) // 4) for a, n in plan]
-    ideal = sum(-(-(DESCRIPTOR_BYTES // 4 + d) // dwords) for _, d in want)
-    desc_layout = RequesterRequest.as_shape()
-    ev = {"cmd": [], "data": [], "rq": [], "tlps": [], "statuses": [], "in_tlp": False}
+    unit = dwords // 2 if dut.straddle else dwords
+    ideal = -(-sum(-(-(DESCRIPTOR_DWORDS + d) // unit) for _, d in want) // (dwords // unit))
+    ev = {"cmd": [], "data": [], "rq": [], "beats": [], "statuses": []}
 
     async def commands(ctx):
         ctx.set(dut.max_payload, _mps_code(mps))
@@ -199,22 +219,20 @@ def measure_write(width, size, mps=256, count=32, *, base=_BASE):
                                           "last": last})
 
     async def monitor(ctx):
-        ctx.set(dut.rq.ready, 1)
+        ctx.set(dut.rq.tready, 1)
         ctx.set(dut.status.ready, 1)
         cycle = 0
-        async for _, _, cv, cr, dv, dr, rv, beat, sv, status in ctx.tick().sample(
-                dut.cmd.valid, dut.cmd.ready, dut.data.valid, dut.data.ready, dut.rq.valid,
-                dut.rq.payload, dut.status.valid, dut.status.payload):
+        async for _, _, cv, cr, dv, dr, rv, tdata, tkeep, tuser, tlast, sv, status in \
+                ctx.tick().sample(dut.cmd.valid, dut.cmd.ready, dut.data.valid, dut.data.ready,
+                                  dut.rq.tvalid, dut.rq.tdata, dut.rq.tkeep, dut.rq.tuser,
+                                  dut.rq.tlast, dut.status.valid, dut.status.payload):
             if cv and cr:
                 ev["cmd"].append(cycle)
             if dv and dr:
                 ev["data"].append(cycle)
             if rv:
                 ev["rq"].append(cycle)
-                if not ev["in_tlp"]:
-                    desc = desc_layout.from_bits(beat.data & ((1 << 128) - 1))
-                    ev["tlps"].append((desc.address << 2, desc.dword_count))
-                ev["in_tlp"] = not beat.last
+                ev["beats"].append((tdata, tkeep, tuser.as_value().value, tlast))
             if sv:
                 ev["statuses"].append((status.id, status.error))
             cycle += 1
@@ -222,14 +240,20 @@ def measure_write(width, size, mps=256, count=32, *, base=_BASE):
     async def done(ctx):
         while len(ev["statuses"]) < count:
             await ctx.tick()
+        await ctx.tick().repeat(4)
 
     simulate(dut, [done], background=[commands, data, monitor],
              max_cycles=4 * ideal + 1000)
     cycles = ev["rq"][-1] - ev["rq"][0] + 1
-    ok = (ev["tlps"] == want and
+    tlps = []
+    desc_layout = RequesterRequest.as_shape()
+    for words in _hard_ip_tlps(ev["beats"], width, dut.straddle):
+        desc = desc_layout.from_bits(sum(w << 32 * k for k, w in enumerate(words[:4])))
+        tlps.append((desc.address << 2, desc.dword_count))
+    ok = (tlps == want and
           ev["statuses"] == [(k, DmaError.OK) for k in range(count)])
     return {
-        "width": width, "mps": mps, "size": size, "commands": count, "tlps": len(ev["tlps"]),
+        "width": width, "mps": mps, "size": size, "commands": count, "tlps": len(tlps),
         "beats": len(ev["rq"]), "ideal_beats": ideal, "cycles": cycles,
         "latency": ev["rq"][0] - max(ev["cmd"][0], ev["data"][0]),
         **_ratio_row(link, size * count, cycles, tlp_ceiling_gbps(link, plan, WRITE_HEADER)),
@@ -256,16 +280,6 @@ def write_rows(quick):
 # DMA read engine
 
 
-def _rc_beats(tlp, width):
-    """A completion (``Tlp_us``) as engine RC beats: descriptor first, DWORD-aligned."""
-    words = tlp.pack_us_rc().data
-    per = width // 32
-    return [{"data": sum(w << (32 * i) for i, w in enumerate(words[k:k + per])),
-             "keep": (1 << len(words[k:k + per])) - 1, "last": int(k + per >= len(words)),
-             "side": {"discontinue": 0}}
-            for k in range(0, len(words), per)]
-
-
 def measure_read(width, size, count, *, completion=64, latency=LATENCY, mrrs=512, seed=1,
                  base=_BASE):
     """Simulate ``count`` back-to-back read commands of ``size`` bytes (consecutive host
@@ -274,16 +288,20 @@ def measure_read(width, size, count, *, completion=64, latency=LATENCY, mrrs=512
     The host answers each request ``latency`` cycles after its RQ beat (the first completion's
     first beat may be taken at that edge at the earliest), with completions cut at multiples
     of ``completion`` bytes (:func:`completion_split`), in request order, packed by
-    cocotbext-pcie (``Tlp_us.pack_us_rc``). ``rc`` carries at most one beat per cycle, and a
-    completion starts only when the link has had time to carry the ones before it: a token
-    bucket gains the link's raw bytes per cycle (holding at most one cycle's worth while idle)
-    and each completion spends its payload + 12 + 8 bytes.
+    cocotbext-pcie (``Tlp_us.pack_us_rc``) and framed on the hard IP's RC bus as it does
+    (:class:`~amnic.sim.pcie_straddle.RcFramer`; straddled where the core straddles, 512
+    bit); the engine takes them through its :class:`~amnic.dma.rc_align.CompletionAligner`.
+    The bus carries at most one beat per cycle, and a completion starts only when the link has
+    had time to carry the ones before it: a token bucket gains the link's raw bytes per cycle
+    (holding at most one cycle's worth while idle) and each completion spends its payload + 12
+    + 8 bytes.
 
     Returns
     -------
     dict
         ``width``, ``size``, ``completion``, ``commands``, ``requests``, ``completions``,
-        ``rc_beats``, ``data_beats``, ``cycles`` (first to last data beat, inclusive),
+        ``rc_beats`` (on the hard IP's bus), ``data_beats``, ``cycles`` (first to last data
+        beat, inclusive),
         ``first_data`` (cycles from the first command's handshake to the first data beat),
         ``latency`` (the host's), the rates of :func:`_ratio_row` against the link ceiling of
         the completions sent, and ``ok`` (requests as :func:`~amnic.dma.read.split_read` says,
@@ -294,24 +312,25 @@ def measure_read(width, size, count, *, completion=64, latency=LATENCY, mrrs=512
     from cocotbext.pcie.xilinx.us.tlp import Tlp_us
 
     from amnic.dma.commands import DmaError
-    from amnic.dma.descriptors import RequesterRequest
-    from amnic.dma.read import DmaReadEngine, split_read
+    from amnic.dma.read import split_read
+    from amnic.sim.dma_engines import ReadEngineOnHardIp
+    from amnic.sim.pcie_straddle import RcFramer, offer_beat
     from amnic.sim.stream_tb import put, simulate
 
     link = LINKS[width]
     lanes = width // 8
     rate = link.raw_gbps / 8 / (link.clock_mhz / 1000)  # link bytes per cycle
-    dut = DmaReadEngine(width, tags=256)
+    dut = ReadEngineOnHardIp(width, tags=256)
+    framer = RcFramer(width, straddle=dut.straddle)
     memory = random.Random(seed).randbytes(size * count)
     addresses = [base + k * size for k in range(count)]
     want = [r for a in addresses for r in split_read(a, size, mrrs)]
     sent = []  # (address, length) of every completion
-    desc_layout = RequesterRequest.as_shape()
     ev = {"cmd": [], "data": [], "rc": 0, "requests": [], "statuses": [], "bytes": bytearray()}
-    pending = deque()  # (due cycle, beats, wire bytes), in request order
+    pending = deque()  # (due cycle, DWORDs, wire bytes), in request order
 
     def answer(beat, cycle):
-        desc = desc_layout.from_bits(beat.data & ((1 << 128) - 1))
+        desc = beat.descriptor
         address, length = _be_range(desc.address, desc.dword_count, beat.side.first_be,
                                     beat.side.last_be)
         ev["requests"].append((address, length))
@@ -327,7 +346,7 @@ def measure_read(width, size, count, *, completion=64, latency=LATENCY, mrrs=512
             tlp.byte_count = address + length - start
             tlp.lower_address = start & 0xFFF
             tlp.request_completed = k == len(parts) - 1
-            pending.append((cycle + latency, _rc_beats(tlp, width),
+            pending.append((cycle + latency, tlp.pack_us_rc().data,
                             hi - lo + COMPLETION_HEADER + FRAMING))
             sent.append((start, n))
 
@@ -340,21 +359,26 @@ def measure_read(width, size, count, *, completion=64, latency=LATENCY, mrrs=512
         ctx.set(dut.rq.ready, 1)
         ctx.set(dut.data.ready, 1)
         ctx.set(dut.status.ready, 1)
-        cycle, tokens, current = 0, rate, []
-        while True:  # `cycle` is the number of the coming edge
-            if not current and pending and pending[0][0] <= cycle and tokens >= 0:
-                _, current, wire = pending.popleft()
-                current = list(current)
+        cycle, tokens, current = 0, rate, None
+
+        def fetch():
+            nonlocal tokens
+            if pending and pending[0][0] <= cycle and tokens >= 0:
+                _, words, wire = pending.popleft()
                 tokens -= wire
-            ctx.set(dut.rc.valid, bool(current))
-            if current:
-                ctx.set(dut.rc.payload, current[0])
+                return words
+            return None
+
+        while True:  # `cycle` is the number of the coming edge
+            if current is None:
+                current = framer.beat(fetch)
+            offer_beat(ctx, dut.rc, current)
             _, _, rq_valid, rq_beat, rc_ready, cv, cr, dv, beat, sv, status = \
-                await ctx.tick().sample(dut.rq.valid, dut.rq.payload, dut.rc.ready,
+                await ctx.tick().sample(dut.rq.valid, dut.rq.payload, dut.rc.tready,
                                         dut.cmd.valid, dut.cmd.ready, dut.data.valid,
                                         dut.data.payload, dut.status.valid, dut.status.payload)
-            if current and rc_ready:
-                current.pop(0)
+            if current is not None and rc_ready:
+                current = None
                 ev["rc"] += 1
             if rq_valid:
                 answer(rq_beat, cycle)

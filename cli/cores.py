@@ -621,6 +621,10 @@ def _match_action(width, port_width, max_packet, flow_entries, flow_ram, acl_rul
                            acl_rules=acl_rules, rss_entries=rss_entries, meters=meters)
 
 
+# The straddle choices and the PcieDmaCore argument each gives (None: the width's default).
+_STRADDLE = {"auto": None, "on": True, "off": False}
+
+
 @core(
     "pcie_dma",
     "PCIe DMA core on the UltraScale+ integrated block (hard-IP port names): BAR0 completer, "
@@ -637,16 +641,21 @@ def _match_action(width, port_width, max_packet, flow_entries, flow_ram, acl_rul
         Param("tx_queues", "int", 256, "TX descriptor queues", min=1, max=4096),
         Param("rx_queues", "int", 256, "RX descriptor queues", min=1, max=4096),
         Param("completion_queues", "int", 256, "completion queues", min=1, max=4096),
+        Param("rq_straddle", "choice", "auto", "two TLPs per RQ beat, as the hard IP's RQ "
+              "straddle option (auto: on at 512 bit; 512 bit only)", choices=_STRADDLE),
+        Param("rc_straddle", "choice", "auto", "two TLPs per RC beat, as the hard IP's RC "
+              "straddle option (auto: on at 512 bit)", choices=_STRADDLE),
     ],
     top="amnic_pcie_dma_w{width}",
 )
 def _pcie_dma(width, bar_bits, msix_vectors, read_tags, tx_queues, rx_queues,
-              completion_queues):
+              completion_queues, rq_straddle, rc_straddle):
     from amnic.dma.core import PcieDmaCore
 
     return PcieDmaCore(width, bar_bits=bar_bits, msix_vectors=msix_vectors,
                        read_tags=read_tags, tx_queues=tx_queues, rx_queues=rx_queues,
-                       completion_queues=completion_queues)
+                       completion_queues=completion_queues,
+                       rq_straddle=_STRADDLE[rq_straddle], rc_straddle=_STRADDLE[rc_straddle])
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.caps import PciCapId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 
+from amnic.dma.axis import default_straddle
+
 __all__ = ["PcieHost", "attach", "BAR0", "IO_BAR"]
 
 #: BAR index of the register BAR.
@@ -76,7 +78,7 @@ class PcieHost:
 
 def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vectors=0,
            msix_bar_offset=0,
-           msix_pba_offset=0, extended_tag=True):
+           msix_pba_offset=0, extended_tag=True, straddle=None):
     """Create the host and device model for ``dut``; the model starts driving ``dut.clk``.
 
     Parameters
@@ -93,6 +95,10 @@ def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vector
         offsets.
     extended_tag : bool
         Advertise 8-bit tags (256 outstanding reads).
+    straddle : bool or None
+        The hard IP's RQ and RC straddle options (two TLPs per beat; RQ at 512 bit only);
+        ``None`` takes the core's default for the width
+        (:func:`amnic.dma.axis.default_straddle`).
     """
     ports = {name: getattr(dut, name) for name in _OPTIONAL_PORTS if hasattr(dut, name)}
     msix = dict(pf0_msix_enable=bool(msix_vectors),
@@ -100,6 +106,8 @@ def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vector
                 pf0_msix_table_offset=msix_bar_offset, pf0_msix_pba_bir=BAR0,
                 pf0_msix_pba_offset=msix_pba_offset)
     width = len(dut.m_axis_cq_tdata)
+    if straddle is None:
+        straddle = default_straddle(width)
     device = UltraScalePlusPcieDevice(
         pcie_generation=3,
         pcie_link_width=8 if width == 256 else 16,
@@ -111,6 +119,8 @@ def attach(dut, *, bar0_bits, max_payload=256, max_read_request=512, msix_vector
         enable_extended_tag=extended_tag,
         enable_parity=False,
         enable_rx_msg_interface=False,
+        rq_straddle=straddle and width == 512,
+        rc_straddle=straddle,
         enable_sriov=False,
         enable_extended_configuration=False,
         pf0_msi_enable=True,

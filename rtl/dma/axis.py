@@ -14,10 +14,13 @@ RQ    user -> hard IP     62 (60 on US)     137                    DMA requests 
 RC    hard IP -> user     75                161                    completions for RQ
 ====  ==================  ================  =====================  =========================
 
-The engine runs the interface in DWORD-aligned mode without straddling: one TLP starts in
-DWORD 0 of a beat and no beat holds parts of two TLPs. At 512 bit the ``is_sop``/``is_eop``
-fields still frame every TLP (the hard IP uses them instead of ``tlast``); segment 0 is the only
-one used.
+The engine runs the interface in DWORD-aligned mode. On CQ and CC one TLP starts in DWORD 0 of
+a beat and no beat holds parts of two TLPs; at 512 bit the ``is_sop``/``is_eop`` fields still
+frame every TLP (the hard IP uses them instead of ``tlast``), segment 0 the only one used. The
+requester buses, which carry the DMA data, may straddle at 512 bit: RQ through
+:class:`~amnic.dma.rq_framer.RequestFramer`, RC through
+:class:`~amnic.dma.rc_align.CompletionAligner`; :class:`HardIpTx` and :class:`HardIpRx` serve
+the completer side.
 
 Inside the engine every bus is a :func:`TlpStreamSignature`: ``data``, ``keep`` (one bit per
 DWORD), ``last`` and a small width-independent ``side`` struct (byte enables of the first and
@@ -33,10 +36,16 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = [
     "Bus", "WIDTHS", "user_layout", "side_layout", "TlpBeat", "TlpStreamSignature",
-    "HardIpStreamSignature", "HardIpTx", "HardIpRx",
+    "HardIpStreamSignature", "HardIpTx", "HardIpRx", "default_straddle",
 ]
 
 WIDTHS = (256, 512)
+
+
+def default_straddle(width):
+    """Whether the engine uses the straddle option on RQ and RC by default at ``width``: at 512
+    bit, where full link throughput needs it (a 256-byte TLP is four and a quarter beats)."""
+    return width == 512
 
 
 class Bus(py_enum.Enum):

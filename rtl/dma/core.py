@@ -50,7 +50,7 @@ from amnic.stream.axi4 import Axi4Signature
 from amnic.stream.axil import AxiLiteSignature, RegisterBusToAxiLite
 
 from .axi_port import HostMemoryPort
-from .axis import Bus, HardIpRx, HardIpStreamSignature, HardIpTx
+from .axis import Bus, HardIpRx, HardIpStreamSignature, HardIpTx, default_straddle
 from .commands import DmaError
 from .completer import Completer
 from .host_queues import HostQueues, merge_streams
@@ -58,7 +58,9 @@ from .moderation import InterruptModerator
 from .msix import MsixController
 from .ports import DmaReadMux, DmaWriteMux, ReadBuffer
 from .queues import REGISTERS as QUEUE_REGISTERS
+from .rc_align import CompletionAligner
 from .read import TIMEOUT_BITS, DmaReadEngine
+from .rq_framer import RequestFramer, RequestStreamSignature
 from .tlp_mux import TlpArbiter
 from .window import DmaReadWindow, DmaWriteWindow
 from .write import DmaWriteEngine
@@ -121,7 +123,11 @@ REGISTERS = RegisterBlock(
                                "Max_Read_Request_Size: 128 << value bytes."))),
         Register("interface", 0x14, Access.RO, "Build parameters.",
                  fields=(Field("width", 0, 10, "PCIe user interface width in bits."),
-                         Field("bar_bits", 10, 6, "log2 of the BAR0 size in bytes."))),
+                         Field("bar_bits", 10, 6, "log2 of the BAR0 size in bytes."),
+                         Field("rq_straddle", 16, 1, "Two TLPs may share an RQ beat (the "
+                               "hard IP's RQ straddle option must be on)."),
+                         Field("rc_straddle", 17, 1, "Two TLPs may share an RC beat (the "
+                               "hard IP's RC straddle option must be on)."))),
         *(Register(name, 0x18 + 4 * i, Access.RO, doc) for i, (name, doc)
           in enumerate(_COUNTERS)),
     ],
@@ -146,6 +152,14 @@ class PcieDmaCore(wiring.Component):
         Outstanding DMA read requests (256 needs Extended Tag Field Enable).
     tx_queues, rx_queues, completion_queues : int
         Queue counts (per-queue state in block RAM).
+    rq_straddle : bool
+        Let a DMA request start in DWORD 8 of a beat (:class:`~amnic.dma.rq_framer.
+        RequestFramer`; 512 bit only, default on there, where full-rate writes need it). The
+        hard IP's RQ straddle option must match; ``interface.rq_straddle`` tells software.
+    rc_straddle : bool
+        Accept completions that start in the upper half of an RC beat (:class:`~amnic.dma.
+        rc_align.CompletionAligner`; default on at 512 bit). The hard IP's RC straddle option
+        (two TLPs per beat) must match; ``interface.rc_straddle`` tells software.
 
     Attributes
     ----------
@@ -175,10 +189,13 @@ class PcieDmaCore(wiring.Component):
     """
 
     def __init__(self, width=256, *, bar_bits=20, msix_vectors=64, read_tags=256,
-                 tx_queues=256, rx_queues=256, completion_queues=256):
+                 tx_queues=256, rx_queues=256, completion_queues=256, rq_straddle=None,
+                 rc_straddle=None):
         if not 17 <= bar_bits <= 30:
             raise ValueError(f"bar_bits must be 17..30, not {bar_bits}")
         self.width = width
+        self.rq_straddle = default_straddle(width) if rq_straddle is None else rq_straddle
+        self.rc_straddle = default_straddle(width) if rc_straddle is None else rc_straddle
         self.bar_bits = bar_bits
         self.app_base = 1 << (bar_bits - 1)
         self.read_tags = read_tags
@@ -255,9 +272,9 @@ class PcieDmaCore(wiring.Component):
         m.submodules.write = write = DmaWriteEngine(width)
         m.submodules.read = read = DmaReadEngine(width, tags=self.read_tags,
                                                      timeout_cycles=DEFAULT_READ_TIMEOUT)
-        m.submodules.rq_mux = rq_mux = TlpArbiter(Bus.RQ, width, 2)
-        m.submodules.rq = rq = HardIpTx(Bus.RQ, width)
-        m.submodules.rc = rc = HardIpRx(Bus.RC, width)
+        m.submodules.rq_mux = rq_mux = TlpArbiter(RequestStreamSignature(width), 2)
+        m.submodules.rq = rq = RequestFramer(width, straddle=self.rq_straddle)
+        m.submodules.rc = rc = CompletionAligner(width, straddle=self.rc_straddle)
         wiring.connect(m, write.rq, rq_mux.i0)
         wiring.connect(m, read.rq, rq_mux.i1)
         wiring.connect(m, rq_mux.o, rq.i)
@@ -335,7 +352,8 @@ class PcieDmaCore(wiring.Component):
         status = regs.status
         m.d.comb += [
             status.link.eq(self.cfg_max_payload | self.cfg_max_read_req << 3),
-            status.interface.eq(self.width | self.bar_bits << 10),
+            status.interface.eq(self.width | self.bar_bits << 10 | self.rq_straddle << 16 |
+                                    self.rc_straddle << 17),
             status.mmio_reads.eq(completer.reads),
             status.mmio_writes.eq(completer.writes),
             status.unsupported.eq(completer.unsupported),

@@ -21,9 +21,11 @@ How it works
   length and address; a second per-tag table holds the bytes still owed and the first error
   once a completion has left the request unfinished (a per-tag ``fresh`` bit, set at issue,
   stands for "the whole length, no error" until then, so issue never writes that table and
-  all the per-tag state is in RAM, not in registers indexed by tag). From the descriptor the
-  engine finds the buffer position of the TLP's byte 0 and the range of valid payload bytes,
-  and every beat becomes one shifted write into the buffer. The request's last completion
+  all the per-tag state is in RAM, not in registers indexed by tag). Completions come
+  payload-aligned (:class:`~amnic.dma.rc_align.CompletionAligner` in front of the engine takes
+  them off the hard IP's bus, straddled or not). From the descriptor the engine finds the
+  buffer position of the payload's byte 0 and the range of valid payload bytes, and every beat
+  becomes one shifted write into the buffer. The request's last completion
   marks its slot done when its last beat is written.
 * **Failures.** A request that fails (error completion, malformed completion, timeout) is not
   marked done by a completion: its buffer range is queued for *zero-filling*, which writes zeros
@@ -44,23 +46,22 @@ from amaranth.utils import exact_log2
 
 from amnic.stream import PacketSignature
 
-from .axis import WIDTHS, Bus, TlpStreamSignature
+from .axis import WIDTHS
 from .commands import MAX_TRANSFER, DmaCommand, DmaError, DmaStatus, MaxSize
 from .descriptors import (
     CompletionError,
     CompletionStatus,
     RequesterCompletion,
-    RequesterRequest,
     RequestType,
 )
+from .rc_align import CompletionStreamSignature
 from .reorder import ReorderBuffer
+from .rq_framer import RequestStreamSignature
 from .tags import lowest_set
 
 __all__ = ["DmaReadEngine", "split_read", "request_byte_enables", "max_read_bytes",
            "TIMEOUT_BITS"]
 
-#: Bytes of the RC descriptor in front of a completion's payload (DWORD-aligned mode).
-RC_DESCRIPTOR_BYTES = 12
 #: Largest memory read request (Max_Read_Request_Size 4096, PCIe 7.5.3.4).
 MAX_REQUEST = 4096
 #: Width of the completion timeout in cycles (up to about 268 ms at 250 MHz).
@@ -124,15 +125,20 @@ class DmaReadEngine(wiring.Component):
     * **Commands** (``cmd``): :class:`~amnic.dma.commands.DmaCommand`. A command whose length is
       0 or above :data:`~amnic.dma.commands.MAX_TRANSFER` sends no request and delivers no
       data; its status (``BAD_LENGTH``) still comes in command order.
-    * **Requests** (``rq``): one beat per memory read request, the
-      :class:`~amnic.dma.descriptors.RequesterRequest` in DWORDs 0-3 (``keep`` = 0b1111), with
-      the byte enables in ``side`` (PCIe 2.2.5). Requests follow :func:`split_read` with the
-      ``max_read_request`` seen when each request is cut. One request per cycle while a tag, a
-      reorder-buffer slot (``tags`` requests) and buffer space are free.
-    * **Completions** (``rc``): :class:`~amnic.dma.descriptors.RequesterCompletion` then the
-      payload from DWORD 3, its first DWORD the one holding byte ``lower_address``. The bytes
-      go where ``byte_count`` says (the request's length minus ``byte_count`` bytes precede
-      them). A completion is accepted for a tag that is outstanding, whose ``byte_count``
+    * **Requests** (``rq``): one :class:`~amnic.dma.rq_framer.RequestBeat` per memory read
+      request, the :class:`~amnic.dma.descriptors.RequesterRequest` in ``descriptor``, no
+      payload (``keep`` 0), the byte enables in ``side`` (PCIe 2.2.5). Requests follow
+      :func:`split_read` with the ``max_read_request`` seen when each request is cut. One
+      request per cycle while a tag, a reorder-buffer slot (``tags`` requests) and buffer
+      space are free.
+    * **Completions** (``rc``): a payload-aligned completion stream
+      (:class:`~amnic.dma.rc_align.CompletionBeat`, as
+      :class:`~amnic.dma.rc_align.CompletionAligner` makes it from the hard IP's RC bus): the
+      :class:`~amnic.dma.descriptors.RequesterCompletion` in ``descriptor`` of the first beat,
+      the payload from DWORD 0 of that beat, its first DWORD the one holding byte
+      ``lower_address``; ``last`` ends the completion (``keep`` and ``first`` are not used).
+      The bytes go where ``byte_count`` says (the request's length minus ``byte_count`` bytes
+      precede them). A completion is accepted for a tag that is outstanding, whose ``byte_count``
       equals the bytes still owed and whose ``lower_address[6:0]`` is where those bytes start;
       it finishes the request when it carries the last byte, has ``request_completed`` set, or
       has a status other than Successful. The payload length is trusted to match
@@ -178,8 +184,8 @@ class DmaReadEngine(wiring.Component):
     Attributes
     ----------
     cmd : In(stream.Signature(DmaCommand))
-    rq : Out(TlpStreamSignature(Bus.RQ, width))
-    rc : In(TlpStreamSignature(Bus.RC, width))
+    rq : Out(RequestStreamSignature(width))
+    rc : In(CompletionStreamSignature(width))
     data : Out(PacketSignature(width, user_width=0))
     status : Out(stream.Signature(DmaStatus))
     max_read_request : In(MaxSize)
@@ -211,8 +217,8 @@ class DmaReadEngine(wiring.Component):
         self.lanes = width // 8
         super().__init__({
             "cmd": In(stream.Signature(DmaCommand)),
-            "rq": Out(TlpStreamSignature(Bus.RQ, width)),
-            "rc": In(TlpStreamSignature(Bus.RC, width)),
+            "rq": Out(RequestStreamSignature(width)),
+            "rc": In(CompletionStreamSignature(width)),
             "data": Out(PacketSignature(width, user_width=0)),
             "status": Out(stream.Signature(DmaStatus)),
             "max_read_request": In(MaxSize),
@@ -340,8 +346,8 @@ class DmaReadEngine(wiring.Component):
             first_be.eq((Const(0xF, 4) << addr[:2])[:4]),
             last_be.eq(Const(0xF, 4) >> ~last_lane),
         ]
-        rq_desc = RequesterRequest(self.rq.payload.data[:128])
-        m.d.comb += [self.rq.payload.keep.eq(0b1111), self.rq.payload.last.eq(1)]
+        rq_desc = self.rq.payload.descriptor
+        m.d.comb += [self.rq.payload.keep.eq(0), self.rq.payload.last.eq(1)]
         with m.If(issue):
             m.d.sync += [
                 self.rq.valid.eq(1),
@@ -395,15 +401,17 @@ class DmaReadEngine(wiring.Component):
         take = rc.valid & rc.ready
         r0_valid, r0_first, r0_last = Signal(), Signal(), Signal()
         r0_data = Signal(self.width)
+        cpl = Signal(RequesterCompletion)  # descriptor of the completion being written
         m.d.sync += r0_valid.eq(take)
         with m.If(take):
             m.d.sync += [r0_data.eq(rc.payload.data), r0_last.eq(rc.payload.last),
                          r0_first.eq(~in_tlp), in_tlp.eq(~rc.payload.last)]
-        incoming = RequesterCompletion(rc.payload.data[:96])
+        with m.If(take & ~in_tlp):
+            m.d.sync += cpl.eq(rc.payload.descriptor)
+        incoming = rc.payload.descriptor
         m.d.comb += [info_rc.addr.eq(incoming.tag), info_rc.en.eq(take & ~in_tlp),
                      prog_rc.addr.eq(incoming.tag), prog_rc.en.eq(take & ~in_tlp)]
 
-        cpl = RequesterCompletion(r0_data[:96])
         info = info_rc.data
         ctag = cpl.tag
         is_fresh = fresh.bit_select(ctag, 1)
@@ -474,8 +482,8 @@ class DmaReadEngine(wiring.Component):
                 ]
                 m.d.comb += continued.eq(_one_hot(ctag, tags))
 
-        # Where this TLP's bytes go: TLP byte q (q = 0 is DWORD 0 of the first beat) holds host
-        # byte (start & ~3) + q - 12, which belongs at buffer byte base + offset - align + q - 12.
+        # Where this completion's bytes go: payload byte q (q = 0 is DWORD 0 of the first beat)
+        # holds host byte (start & ~3) + q, which belongs at buffer byte base + offset - align + q.
         ctx_pos = Signal(pos_bits)
         ctx_rem = Signal(signed(15))  # end of the valid bytes, relative to this beat's lane 0
         ctx_mark = Signal()
@@ -485,8 +493,8 @@ class DmaReadEngine(wiring.Component):
         tlp_end = Signal(signed(15))
         mark_now = ~unexpected & final & (final_error == DmaError.OK)
         m.d.comb += [
-            tlp_pos.eq(info.base + offset - align - RC_DESCRIPTOR_BYTES),
-            tlp_end.eq(Mux(good, RC_DESCRIPTOR_BYTES + align + nbytes, 0)),
+            tlp_pos.eq(info.base + offset - align),
+            tlp_end.eq(Mux(good, align + nbytes, 0)),
         ]
         seg_pos = Mux(r0_first, tlp_pos, ctx_pos)
         seg_rem = Mux(r0_first, tlp_end, ctx_rem)
@@ -520,7 +528,7 @@ class DmaReadEngine(wiring.Component):
         m.d.sync += buf.write.valid.eq(r0_valid | f_emit)
         with m.If(r0_valid):
             m.d.sync += [
-                w.pos.eq(seg_pos), w.lo.eq(Mux(r0_first, RC_DESCRIPTOR_BYTES + align, 0)),
+                w.pos.eq(seg_pos), w.lo.eq(Mux(r0_first, align, 0)),
                 w.hi.eq(Mux(seg_rem <= 0, 0, Mux(seg_rem >= lanes, lanes, seg_rem))),
                 w.data.eq(r0_data),
                 w.marked.eq(r0_last & Mux(r0_first, mark_now, ctx_mark)),

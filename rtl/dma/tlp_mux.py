@@ -1,11 +1,10 @@
-"""Several TLP sources onto one hard-IP stream (the requester request bus takes the write
-engine's memory writes and the read engine's read requests)."""
+"""Several TLP sources onto one stream (the requester request stream takes the write engine's
+memory writes and the read engine's read requests)."""
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axis import TlpStreamSignature
 from .ports import round_robin_grant
 
 __all__ = ["TlpArbiter"]
@@ -21,25 +20,25 @@ class TlpArbiter(wiring.Component):
 
     Parameters
     ----------
-    bus : Bus
-        Which stream (decides the beat's side information).
-    width : int
-        256 or 512.
+    signature : stream.Signature
+        The stream of every port: TLP beats with a ``last`` member, e.g.
+        :func:`~amnic.dma.axis.TlpStreamSignature` or
+        :func:`~amnic.dma.rq_framer.RequestStreamSignature`.
     n : int
         Number of sources.
 
     Attributes
     ----------
-    i0 ... i<n-1> : In(TlpStreamSignature(bus, width))
-    o : Out(TlpStreamSignature(bus, width))
+    i0 ... i<n-1> : In(signature)
+    o : Out(signature)
     """
 
-    def __init__(self, bus, width, n=2):
+    def __init__(self, signature, n=2):
         if n < 1:
             raise ValueError(f"need at least one input, not {n}")
         self.n = n
-        members = {f"i{k}": In(TlpStreamSignature(bus, width)) for k in range(n)}
-        members["o"] = Out(TlpStreamSignature(bus, width))
+        members = {f"i{k}": In(signature) for k in range(n)}
+        members["o"] = Out(signature)
         super().__init__(members)
 
     @property

@@ -16,14 +16,12 @@ from amaranth.utils import exact_log2
 
 from amnic.stream import PacketSignature
 
-from .axis import WIDTHS, Bus, TlpStreamSignature
+from .axis import WIDTHS
 from .commands import MAX_TRANSFER, DmaCommand, DmaError, DmaStatus, MaxSize
 from .descriptors import RequesterRequest, RequestType
+from .rq_framer import RequestStreamSignature
 
-__all__ = ["DmaWriteEngine", "split_write", "DESCRIPTOR_BYTES"]
-
-#: Bytes of the RQ descriptor in front of every TLP's payload.
-DESCRIPTOR_BYTES = 16
+__all__ = ["DmaWriteEngine", "split_write"]
 
 # Largest TLP payload the engine ever builds: Max_Payload_Size 4096 (MaxSize.B4096).
 _MAX_TLP = 4096
@@ -60,7 +58,7 @@ class _Tlp(data.StructLayout):
 
     def __init__(self, width):
         lanes, dwords = width // 8, width // 32
-        beats = (4 + _MAX_TLP // 4 + dwords - 1) // dwords
+        beats = (_MAX_TLP // 4 + dwords - 1) // dwords
         super().__init__({
             "bad": 1,  # BAD_LENGTH command: no TLP, no data, just a status
             "id": 16,
@@ -95,15 +93,16 @@ class DmaWriteEngine(wiring.Component):
       when the TLP is planned (values above :attr:`MaxSize.B4096` count as 4096). This is
       :func:`split_write`: at most Max_Payload_Size bytes per TLP (PCIe 2.2.2), no TLP crosses
       a 4 KB boundary (PCIe 2.2.7), and all TLPs but the first start on an ``mps`` boundary.
-    * **TLPs.** Each TLP is a :class:`~amnic.dma.descriptors.RequesterRequest` in DWORDs 0-3 of
-      its first beat (``MEM_WRITE``, ``address`` = byte address >> 2, ``dword_count``, tag 0,
-      requester ID from the hard IP) followed by the payload from DWORD 4 on, DWORD-aligned
-      (PG213): the first payload DWORD is the host DWORD holding the first byte. ``side``
-      carries the byte enables (PCIe 2.2.5): for a TLP of one DWORD ``first_be`` covers the
-      bytes and ``last_be`` is 0; otherwise ``first_be`` enables from the first byte up and
-      ``last_be`` up to the last byte. A TLP of ``n`` payload DWORDs takes
-      ``ceil((4 + n) / (width / 32))`` beats; payload lanes outside the byte enables hold
-      whatever the shift brought there.
+    * **Requests.** Each TLP leaves on ``rq`` as a :class:`~amnic.dma.rq_framer.RequestBeat`
+      stream (a :class:`~amnic.dma.rq_framer.RequestFramer` puts the descriptor in front):
+      the :class:`~amnic.dma.descriptors.RequesterRequest` on the first beat (``MEM_WRITE``,
+      ``address`` = byte address >> 2, ``dword_count``, tag 0, requester ID from the hard IP),
+      the payload from DWORD 0, DWORD-aligned (PG213): the first payload DWORD is the host DWORD
+      holding the first byte. ``side`` carries the byte enables (PCIe 2.2.5): for a TLP of one
+      DWORD ``first_be`` covers the bytes and ``last_be`` is 0; otherwise ``first_be`` enables
+      from the first byte up and ``last_be`` up to the last byte. A TLP of ``n`` payload
+      DWORDs takes ``ceil(n / (width / 32))`` beats; payload lanes outside the byte enables
+      hold whatever the shift brought there.
     * **Throughput.** With data available and ``rq`` ready, ``rq`` carries a beat every cycle,
       across TLP and command boundaries.
     * **Status.** A command's status is written after the last beat of its last TLP left on
@@ -129,13 +128,12 @@ class DmaWriteEngine(wiring.Component):
     Let ``lo`` be the transfer byte the output beat starts with and ``B`` the bytes per beat;
     ``R0`` holds ``lo`` at lane ``lo % B``, i.e. at window byte ``4 + lo % B``:
 
-    * first beat of a TLP at host ``address``: output bytes 0-15 are the descriptor and byte
-      ``lo`` belongs at output byte ``16 + address % 4``, so output byte ``16 + q`` is window
-      byte ``q + k`` with ``k = lo % B + 4 - address % 4`` (the zero bytes cover
-      ``address % 4 > lo % B``);
+    * first beat of a TLP at host ``address``: byte ``lo`` belongs at output byte
+      ``address % 4``, so output byte ``p`` is window byte ``p + k`` with
+      ``k = lo % B + 4 - address % 4`` (the zero bytes cover ``address % 4 > lo % B``);
     * the other beats: output byte ``p`` is window byte ``p + k`` with ``k = lo % B + 4``. ``lo``
       advances by ``B`` per beat, so ``k`` is constant within a TLP:
-      ``(offset - 16 - address % 4) mod B + 4``.
+      ``(offset - address % 4) mod B + 4``.
 
     Each output beat uses bytes of ``R0`` and at most ``R1``. When it has used the last lane of
     ``R0`` (both registers at the end of a command) they are released and a new data beat
@@ -153,7 +151,7 @@ class DmaWriteEngine(wiring.Component):
     ----------
     cmd : In(stream.Signature(DmaCommand))
     data : In(PacketSignature(width, user_width=0))
-    rq : Out(TlpStreamSignature(Bus.RQ, width))
+    rq : Out(RequestStreamSignature(width))
     max_payload : In(MaxSize)
         Max_Payload_Size of the function (the hard IP's ``cfg_max_payload``).
     status : Out(stream.Signature(DmaStatus))
@@ -171,7 +169,7 @@ class DmaWriteEngine(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(DmaCommand)),
             "data": In(PacketSignature(width, user_width=0)),
-            "rq": Out(TlpStreamSignature(Bus.RQ, width)),
+            "rq": Out(RequestStreamSignature(width)),
             "max_payload": In(MaxSize),
             "status": Out(stream.Signature(DmaStatus)),
             "tlps": Out(32),
@@ -236,12 +234,10 @@ class DmaWriteEngine(wiring.Component):
         head = address[:2]
         tlp_dwords = Signal(range(_MAX_TLP // 4 + 2))
         m.d.comb += tlp_dwords.eq((head + size + 3) >> 2)
-        total_dwords = Signal(range(_MAX_TLP // 4 + 6))
-        m.d.comb += total_dwords.eq(tlp_dwords + 4)
-        beats = Signal(range((_MAX_TLP // 4 + 4 + dwords) // dwords + 1))
-        m.d.comb += beats.eq((total_dwords + dwords - 1) >> dword_bits)
+        beats = Signal(range((_MAX_TLP // 4 + dwords) // dwords + 1))
+        m.d.comb += beats.eq((tlp_dwords + dwords - 1) >> dword_bits)
         last_dwords = Signal(range(dwords + 1))
-        m.d.comb += last_dwords.eq(total_dwords - ((beats - 1) << dword_bits))
+        m.d.comb += last_dwords.eq(tlp_dwords - ((beats - 1) << dword_bits))
         tail = Signal(2)  # (address + size) % 4
         m.d.comb += tail.eq(head + size[:2])
         first_be = Signal(4)
@@ -386,7 +382,7 @@ class DmaWriteEngine(wiring.Component):
                 lo.eq(plan.offset),
                 final.eq(plan.beats == 1),
                 hi.eq(Mux(plan.beats == 1, plan.offset + plan.length,
-                          plan.offset + (lanes - DESCRIPTOR_BYTES) - plan.address[:2])),
+                          plan.offset + lanes - plan.address[:2])),
                 shift.eq(plan.offset[:lane_bits] + _PAD - plan.address[:2]),
                 last_beat.eq(plan.last_beat),
                 last_lanes.eq(plan.last_lanes),
@@ -500,7 +496,8 @@ class DmaWriteEngine(wiring.Component):
                 m.d.comb += plan_pop.eq(1)
                 m.d.sync += emit_beat()
                 m.d.sync += [
-                    out.data.eq(Cat(descriptor, shifted[:width - 8 * DESCRIPTOR_BYTES])),
+                    out.descriptor.eq(descriptor),
+                    out.data.eq(shifted),
                     out.side.first_be.eq(plan.first_be),
                     out.side.last_be.eq(plan.last_be),
                 ]

@@ -20,6 +20,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteRam, AxiMaster, AxiResp
 
 from amnic.csr.ids import PCIE_DMA
+from amnic.dma.axis import default_straddle
 from amnic.dma.core import REGISTERS, PcieDmaCore
 from amnic.dma.queues import QueueKind
 from amnic.sim.dma_driver import NicDriver
@@ -56,7 +57,9 @@ async def mmio_registers(dut):
     assert await bar.read_dword(0x8) == REGISTERS.size
     interface = await bar.read_dword(OFFSET["interface"])
     assert interface & 0x3FF == len(dut.m_axis_cq_tdata)
-    assert interface >> 10 == 20
+    assert interface >> 10 & 0x3F == 20
+    straddle = default_straddle(len(dut.m_axis_cq_tdata))
+    assert interface >> 16 & 3 == straddle * 3, "RQ and RC straddling as the model is set"
     # The root complex programmed MPS 256 (1) and MRRS 512 (2) at enumeration.
     assert await bar.read_dword(OFFSET["link"]) == 1 | 2 << 3
 

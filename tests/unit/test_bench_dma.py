@@ -40,12 +40,12 @@ def test_steady_rate():
 @pytest.mark.parametrize("width", [256, 512])
 def test_write_measures_the_ideal_beat_count(width):
     r = dma.measure_write(width, 512, 256, 4)
-    # 512 bytes at MPS 256: two TLPs of 64 DWORDs, each behind a 4-DWORD descriptor.
-    per_tlp = -(-(4 + 64) // (width // 32))
-    assert (r["tlps"], r["ideal_beats"]) == (8, 8 * per_tlp)
+    # 512 bytes at MPS 256: two TLPs of 64 DWORDs, each behind a 4-DWORD descriptor: 9 beats
+    # of 8 DWORDs at 256 bit; 4.5 beats of 16 DWORDs at 512 bit, where they straddle.
+    assert (r["tlps"], r["ideal_beats"]) == (8, 8 * 9 if width == 256 else 8 * 9 // 2)
     assert r["beats"] == r["cycles"] == r["ideal_beats"], "idle cycle on rq"
     assert r["ok"]
-    assert r["latency"] == 2  # the engine's documented latency
+    assert r["latency"] == 3  # the engine's two cycles and the framer's one
     link = LINKS[width]
     assert r["interface_gbps"] == pytest.approx(2048 * 8 * 0.25 / r["cycles"], abs=0.01)
     assert r["ceiling_gbps"] == pytest.approx(link.write_ceiling_gbps(256), abs=0.01)
@@ -69,7 +69,8 @@ def test_read_model_mps_completions():
     r = dma.measure_read(512, 1024, 2, completion=256, latency=30)
     assert r["ok"]
     assert (r["requests"], r["completions"]) == (4, 8)
-    assert r["rc_beats"] == 8 * 5  # 12 + 256 bytes = 5 beats of 64 bytes
+    # 12 + 256 bytes = 67 DWORDs: straddled, two completions share a beat (9 beats per two).
+    assert r["rc_beats"] == 8 * 9 // 2
     assert r["pct_of_ceiling"] <= 100.0
 
 

@@ -5,13 +5,13 @@ import random
 
 from amaranth.sim import Simulator
 
-from amnic.dma.axis import Bus
+from amnic.dma.axis import Bus, TlpStreamSignature
 from amnic.dma.tlp_mux import TlpArbiter
 
 
 def run(n, tlps_per_source, gap, ready, seed):
     rng = random.Random(seed)
-    dut = TlpArbiter(Bus.RQ, 256, n)
+    dut = TlpArbiter(TlpStreamSignature(Bus.RQ, 256), n)
     sources = [[(k, t, rng.randrange(1, 5)) for t in range(tlps_per_source)] for k in range(n)]
     out = []  # (source, tlp, beat, last, cycle)
     cycle = [0]
