@@ -113,7 +113,7 @@ class RequestFramer(wiring.Component):
         count_shape = range(dwords + 1)
         beat = self.i.payload
 
-        def mask(n):
+        def keep_mask(n):
             """Mask of the ``n`` lowest DWORDs, a bit per DWORD (``n``: 0..dwords)."""
             return (Const(1, dwords + 1) << n) - 1
 
@@ -195,10 +195,11 @@ class RequestFramer(wiring.Component):
         disc_next = Signal()
 
         def place(start_at, is_start):
-            """Assemble prefix + input; returns statements for the TLP-end bookkeeping."""
+            """The beat from ``prefix`` and the input placed at ``shift``; the TLP's start (in
+            DWORD ``start_at``, if ``is_start``) and end, and what is left for ``pend``."""
             m.d.comb += [
                 out_next.eq(prefix | placed),
-                keep_next.eq(prefix_keep | (mask(Mux(fits, n_in, room)) << shift)),
+                keep_next.eq(prefix_keep | (keep_mask(Mux(fits, n_in, room)) << shift)),
                 take.eq(load | hold),
                 new_pend.eq(rest),
                 new_pend_n.eq(Mux(fits, 0, total - dwords)),
@@ -215,7 +216,7 @@ class RequestFramer(wiring.Component):
                                     starting & ~beat.side.discontinue)
         with m.If(pend_end & ~can_pair):
             # Send the finished TLP alone.
-            m.d.comb += [out_next.eq(pend), keep_next.eq(mask(pend_n)), fill.eq(load),
+            m.d.comb += [out_next.eq(pend), keep_next.eq(keep_mask(pend_n)), fill.eq(load),
                          pend_eop_here.eq(1), pend_sop_here.eq(pend_sop),
                          disc_next.eq(pend_disc)]
             with m.If(load):
@@ -225,7 +226,7 @@ class RequestFramer(wiring.Component):
                 # The finished TLP in the lower half, the new one from DWORD 8.
                 m.d.comb += [shift.eq(half + DESCRIPTOR_DWORDS),
                              prefix.eq((pend & dword_mask(pend_n)) | (desc << (32 * half))),
-                             prefix_keep.eq(mask(pend_n) | (0xF << half)),
+                             prefix_keep.eq(keep_mask(pend_n) | (0xF << half)),
                              pend_eop_here.eq(1), pend_sop_here.eq(pend_sop)]
                 place(half, True)
             with m.Elif(starting):
@@ -236,7 +237,7 @@ class RequestFramer(wiring.Component):
             with m.Else():
                 m.d.comb += [shift.eq(Mux(shift_hi, half + DESCRIPTOR_DWORDS,
                                           DESCRIPTOR_DWORDS)),
-                             prefix.eq(pend), prefix_keep.eq(mask(pend_n))]
+                             prefix.eq(pend), prefix_keep.eq(keep_mask(pend_n))]
                 place(0, False)
                 if self.straddle:
                     m.d.comb += hold.eq(beat.last & held_fits & ~beat.side.discontinue)

@@ -153,7 +153,11 @@ def test_default_configuration_delivers_everything_to_queue_zero():
     assert all(d["queue"] == 0 and not d["flow_hit"] for d in run.dests)
 
 
-@pytest.mark.parametrize("width,count,seed", [(64, 300, 1), (512, 400, 2)])
+@pytest.mark.parametrize("width,count,seed", [
+    (64, 200, 1), (512, 200, 2),
+    pytest.param(64, 2000, 3, marks=pytest.mark.soak),
+    pytest.param(512, 2000, 4, marks=pytest.mark.soak),
+])
 def test_random_tenants_flows_and_damage_match_model(width, count, seed):
     """Random tenants, ACL, flows (queues, groups, drops, mirrors, VLAN push/pop, VXLAN
     encap/decap, DSCP/ECN, meters) and damaged packets, with back-pressure."""

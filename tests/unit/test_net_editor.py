@@ -164,7 +164,11 @@ def random_case(rng, max_insert, max_remove, overwrites, user_width):
     return packet, rng.getrandbits(user_width), cmd
 
 
-@pytest.mark.parametrize("width,user_width,count", [(64, 1, 1000), (512, 1, 1500), (128, 3, 300)])
+@pytest.mark.parametrize("width,user_width,count", [
+    (64, 1, 300), (512, 1, 500), (128, 3, 300),
+    pytest.param(64, 1, 3000, marks=pytest.mark.soak),
+    pytest.param(512, 1, 4000, marks=pytest.mark.soak),
+])
 def test_random_edits_match_model(width, user_width, count):
     rng = random.Random(width)
     dut = PacketEditor(width, user_width)
