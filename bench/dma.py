@@ -563,9 +563,10 @@ def _steady_rate(cycles, skip=0.1):
     return 1000 * (len(cycles) - 1 - first) / span if span > 0 else None
 
 
-def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
-    """TX packets of ``size`` bytes spread evenly over ``queues`` queues (weight 16), every
-    descriptor posted and every doorbell rung before measuring, ``tx`` always ready.
+def measure_tx(width, size, queues, packets, *, weight=16, latency=LATENCY, seed=1):
+    """TX packets of ``size`` bytes spread evenly over ``queues`` queues of scheduler weight
+    ``weight`` (packets per turn; 1: every packet from the next queue), every descriptor posted
+    and every doorbell rung before measuring, ``tx`` always ready.
 
     Returns ``packets``, ``per_1000_cycles`` (steady state: packets leaving after the last
     doorbell, less the first tenth), ``line_rate_pct`` (that rate times the packet's bytes over
@@ -621,7 +622,7 @@ def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
         await driver.configure(QueueKind.CQ, 0, base=cq_ring.base, log_size=cq_ring.log_size)
         for q, ring in rings.items():
             await driver.configure(QueueKind.TX, q, base=ring.base, log_size=ring.log_size,
-                                   weight=16)
+                                   weight=weight)
         for q, ring in rings.items():
             await driver.doorbell(QueueKind.TX, q, ring.producer)
         st["rung"] = st["cycle"]
@@ -646,7 +647,8 @@ def measure_tx(width, size, queues, packets, *, latency=LATENCY, seed=1):
     after = [c for c in st["sent"] if c > st["rung"]]
     rate = _steady_rate(after) if len(after) >= 10 else None
     return {
-        "direction": "TX", "width": width, "size": size, "queues": queues, "packets": packets,
+        "direction": "TX", "width": width, "size": size, "queues": queues, "weight": weight,
+        "packets": packets,
         "measured_packets": len(after),
         "per_1000_cycles": None if rate is None else round(rate, 1),
         "line_rate_pct": None if rate is None else round(100 * rate * size / (1000 * lanes), 1),
@@ -752,14 +754,15 @@ def queue_rows(quick):
     """TX and RX packet rates at 256 bit for 64 and 1500-byte packets and 1, 16, 256 queues."""
     width = 256
     rows = []
-    tx_cases = ([(64, 1, 96), (64, 16, 96)] if quick else
-                [(64, 1, 768), (64, 16, 768), (64, 256, 1024),
-                 (1500, 1, 96), (1500, 16, 96), (1500, 256, 256)])
+    tx_cases = ([(64, 1, 96, 16), (64, 16, 96, 1)] if quick else
+                [(64, 1, 768, 16), (64, 16, 768, 16), (64, 16, 768, 1), (64, 256, 1024, 1),
+                 (1500, 1, 96, 16), (1500, 16, 96, 1), (1500, 256, 256, 1)])
     rx_cases = ([(64, 1, 24)] if quick else
                 [(64, 1, 48), (64, 16, 48), (64, 256, 256), (1500, 1, 20), (1500, 16, 20)])
-    for size, queues, packets in tx_cases:
-        rows.append(measure_tx(width, size, queues, packets))
-        progress(f"TX {size} B, {queues} queues: {rows[-1]['per_1000_cycles']} per 1000 cycles")
+    for size, queues, packets, weight in tx_cases:
+        rows.append(measure_tx(width, size, queues, packets, weight=weight))
+        progress(f"TX {size} B, {queues} queues of weight {weight}: "
+                 f"{rows[-1]['per_1000_cycles']} per 1000 cycles")
     for size, queues, packets in rx_cases:
         rows.append(measure_rx(width, size, queues, packets))
         progress(f"RX {size} B, {queues} queues: {rows[-1]['per_1000_cycles']} per 1000 cycles")
@@ -883,12 +886,14 @@ SECTIONS = (
             "Descriptor queues: packet rate (256 bit, DMA latency 125 cycles)",
             queue_rows,
             (_text("direction", "direction"), Column("size", "packet (B)"),
-             Column("queues", "queues"), Column("packets", "packets"),
+             Column("queues", "queues"), Column("weight", "TX weight"),
+             Column("packets", "packets"),
              Column("measured_packets", "measured"), *_PACKET_RATE,
              Column("ok", "data intact", align=":---:")),
             "TX and RX are simulated separately (no loopback). TX: every descriptor posted "
             "and every doorbell rung first, rate measured on packets leaving after the last "
-            "doorbell. RX: a burst that fits the 32 KB receive FIFO offered at line rate, "
+            "doorbell; with weight 1 every packet comes from the next queue. RX: a burst that "
+            "fits the 32 KB receive FIFO offered at line rate, "
             "rate of completions. The first tenth of the packets is left out of the rate "
             "(ramp). Line rate: packet bytes per cycle over the 32 bytes of a beat."),
     Section("loopback",
