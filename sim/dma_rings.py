@@ -271,14 +271,13 @@ class Completion:
     index: int
     length: int
     phase: int
-    descriptors: int = 0  #: RX: descriptors the packet used
+    descriptors: int = 0  #: descriptors the packet used
 
     @classmethod
     def unpack(cls, raw):
         queue, status, kind, index, count, length, top = struct.unpack("<HBBHHI3xB", raw)
         assert raw[12:15] == b"\0\0\0", f"reserved bytes set: {raw}"
         assert top & 0x7F == 0, f"reserved bits of byte 15 set: {raw}"
-        assert kind == 1 or count == 0, f"TX entry with a descriptor count: {raw}"
         return cls(queue, status, kind, index, length, top >> 7, count)
 
 

@@ -20,6 +20,10 @@ test can make the host behave the way a requester has to cope with:
 * **No completion** (:attr:`Fault.DROPPED`): from a chosen completion on, nothing is sent, so
   the requester's completion timeout (2.8) has to end the request; or, with ``late_ns``, the
   rest is sent that much later, after the requester gave up.
+* **Completion timeout reported by the hard IP** (:attr:`Fault.HARD_IP_TIMEOUT`): from a chosen
+  completion on, nothing is sent, and the device model then reports the request's completion
+  timeout on RC as the UltraScale+ integrated block does when its own completion timer runs
+  out (PG213: a completion descriptor with error code 1001b, ``request_completed`` set).
 
 Faults are chosen per request by rules (:meth:`CompletionFaults.inject`): a host address
 range the request overlaps, or any callable on the request TLP, and how many requests the rule
@@ -50,6 +54,7 @@ from cocotb.triggers import Event, First, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.pcie.core.tlp import CplStatus, Tlp, TlpType
 from cocotbext.pcie.core.utils import PcieId
+from cocotbext.pcie.xilinx.us.tlp import ErrorCode, Tlp_us
 
 __all__ = ["CompletionFaults", "Fault", "FaultRule", "ServedRead", "Split"]
 
@@ -68,6 +73,7 @@ class Fault(enum.Enum):
     COMPLETER_ABORT = "completer abort"
     UNSUPPORTED_REQUEST = "unsupported request"
     DROPPED = "dropped"
+    HARD_IP_TIMEOUT = "hard IP completion timeout"
 
 
 class Split(enum.Enum):
@@ -142,6 +148,13 @@ class _Delay:
 
 class _Forget:
     """Queue item: the completions are not coming; release the tag in the device model."""
+
+
+class _ReportTimeout:
+    """Queue item: the hard IP reports the request's completion timeout on RC."""
+
+    def __init__(self, tlp, byte_count, lower_address):
+        self.tlp, self.byte_count, self.lower_address = tlp, byte_count, lower_address
 
 
 class _Pending:
@@ -272,6 +285,8 @@ class CompletionFaults:
             injection) that wants a request takes it.
         """
         fault = Fault(fault)
+        if fault == Fault.HARD_IP_TIMEOUT and self.device is None:
+            raise ValueError("a hard IP timeout report needs the device model")
         if late_ns is not None and fault != Fault.DROPPED:
             raise ValueError("late_ns goes with Fault.DROPPED only")
         if where is None:
@@ -333,6 +348,11 @@ class CompletionFaults:
         if rule.fault == Fault.POISONED:
             completions[k].ep = True
             items = completions
+        elif rule.fault == Fault.HARD_IP_TIMEOUT:
+            # After the completions sent before have crossed the link, as for DROPPED.
+            address = record.cuts[k][0]
+            items = completions[:k] + [
+                _Delay(FORGET_NS), _ReportTimeout(tlp, start + length - address, address)]
         elif rule.fault == Fault.DROPPED:
             if rule.late_ns:
                 rest = [_Delay(rule.late_ns), *completions[k:]]
@@ -436,6 +456,8 @@ class CompletionFaults:
                 entry.late = True
             elif isinstance(item, _Forget):
                 self._forget(entry.record.tag)
+            elif isinstance(item, _ReportTimeout):
+                self._report_timeout(item)
             else:
                 entry.record.sent += 1
                 entry.record.late += entry.late
@@ -443,6 +465,21 @@ class CompletionFaults:
                 await self.rc.send(item)
             if not entry.items:
                 self._pending.remove(entry)
+
+    def _report_timeout(self, item):
+        """Put the hard IP's completion timeout report for ``item.tlp`` on the device model's RC
+        queue (as its completion handling would) and release the tag in the model."""
+        report = Tlp_us()
+        report.fmt_type = TlpType.CPL
+        report.requester_id = item.tlp.requester_id
+        report.tag = item.tlp.tag
+        report.tc, report.attr = item.tlp.tc, item.tlp.attr
+        report.byte_count = item.byte_count
+        report.lower_address = item.lower_address & 0xFFF
+        report.error_code = ErrorCode.TIMEOUT
+        report.request_completed = True
+        self._forget(item.tlp.tag)
+        self.device.rc_queue.put_nowait(report)
 
     def _forget(self, tag):
         device = self.device

@@ -72,6 +72,9 @@ class CompletionQueues(wiring.Component):
         DMA data width in bits (64, 128, 256 or 512).
     count : int
         Number of completion queues (1..4096); state lives in block RAM.
+    outstanding : int
+        Entry writes whose status may be awaited at once. Statuses come back a DMA round trip
+        after the write; at four cycles per entry, 32 keeps a round trip of 125 cycles busy.
 
     Attributes
     ----------
@@ -84,7 +87,7 @@ class CompletionQueues(wiring.Component):
     write_errors : Out(32)
     """
 
-    def __init__(self, width, count=256, *, outstanding=8):
+    def __init__(self, width, count=256, *, outstanding=32):
         check_width(width)
         if not 1 <= count <= 4096:
             raise ValueError(f"count must be 1..4096, not {count}")

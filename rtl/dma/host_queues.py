@@ -3,8 +3,9 @@
 :class:`HostQueues` puts together what :mod:`amnic.dma.queues` describes: the ``dma_queues``
 register block (:class:`~amnic.dma.queues.QueueRegisters`), the three engines
 (:class:`~amnic.dma.tx_queues.TxQueues`, :class:`~amnic.dma.rx_queues.RxQueues`,
-:class:`~amnic.dma.completions.CompletionQueues`), a read buffer in front of each read client
-(so neither ever holds up the shared read engine's in-order data), the merge of TX and RX
+:class:`~amnic.dma.completions.CompletionQueues`), a read buffer in front of the TX queues' reads
+(so they never hold up the shared read engine's in-order data; the RX queues take their
+descriptor data as it comes), the merge of TX and RX
 completions into the completion queues, and the internal loopback. Its DMA ports go to the
 read and write multiplexers of the DMA engines; its packet ports to a MAC or a flow table.
 """
@@ -54,8 +55,7 @@ class HostQueues(wiring.Component):
     bus : In(RegisterBusSignature(REGISTERS.addr_width))
         The ``dma_queues`` register block.
     tx_read, rx_read : Out(DmaReadPortSignature(width))
-        Descriptor and TX buffer reads (through a 16 KB buffer), RX descriptor reads (through
-        a 16-beat buffer).
+        TX descriptor and buffer reads (through a 16 KB buffer), RX descriptor reads.
     rx_write, cq_write : Out(DmaWritePortSignature(width))
         Packet data into RX buffers, completion entries.
     events : Out(stream.Signature(range(completion_queues)))
@@ -83,7 +83,6 @@ class HostQueues(wiring.Component):
         self.rxq = RxQueues(width, rx_queues, drop_when_full=False, fifo_bytes=rx_fifo_bytes)
         self.cqs = CompletionQueues(width, completion_queues)
         self.tx_buffer = ReadBuffer(width, 16384 // lanes)
-        self.rx_buffer = ReadBuffer(width, 16)
         super().__init__({
             "bus": In(RegisterBusSignature(REGISTERS.addr_width)),
             "tx_read": Out(DmaReadPortSignature(width)),
@@ -98,10 +97,10 @@ class HostQueues(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for name in ("regs", "txq", "rxq", "cqs", "tx_buffer", "rx_buffer"):
+        for name in ("regs", "txq", "rxq", "cqs", "tx_buffer"):
             m.submodules[name] = getattr(self, name)
         regs, txq, rxq, cqs = self.regs, self.txq, self.rxq, self.cqs
-        tx_buffer, rx_buffer = self.tx_buffer, self.rx_buffer
+        tx_buffer = self.tx_buffer
         flip = wiring.flipped
         wiring.connect(m, flip(self.bus), regs.bus)
         wiring.connect(m, regs.tx, txq.host)
@@ -109,9 +108,9 @@ class HostQueues(wiring.Component):
         wiring.connect(m, regs.cq, cqs.host)
         m.d.comb += regs.rx_bad_drops.eq(rxq.bad_drops)
         wiring.connect(m, txq.read, tx_buffer.client)
-        wiring.connect(m, rxq.read, rx_buffer.client)
         wiring.connect(m, tx_buffer.engine, flip(self.tx_read))
-        wiring.connect(m, rx_buffer.engine, flip(self.rx_read))
+        # The RX queues take descriptor data as it comes: no buffer needed.
+        wiring.connect(m, rxq.read, flip(self.rx_read))
         wiring.connect(m, rxq.write, flip(self.rx_write))
         wiring.connect(m, cqs.write, flip(self.cq_write))
         wiring.connect(m, cqs.events, flip(self.events))

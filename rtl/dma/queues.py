@@ -30,8 +30,8 @@ Bytes  Field  Meaning
 2      status :class:`CompletionStatus`
 3      kind   :class:`QueueKind` (0 TX, 1 RX)
 4-5    index  ring index of the packet's first descriptor (16-bit free running)
-6-7    count  RX: descriptors the packet used (its buffers are ``index`` ..
-              ``index + count - 1``); TX: zero
+6-7    count  descriptors the packet used (its buffers are ``index`` ..
+              ``index + count - 1``)
 8-11   length packet length in bytes (RX: the packet's length on the wire, also when
               TRUNCATED; TX: sum of the segment lengths)
 12-14  -      zero
@@ -188,7 +188,7 @@ class CompletionRequest(data.Struct):
     status: CompletionStatus
     index: 16
     length: 32
-    descriptors: 16  #: RX: descriptors the packet used (TX: 0)
+    descriptors: 16  #: descriptors the packet used
 
 
 def _registers():

@@ -196,7 +196,8 @@ class DmaReadEngine(wiring.Component):
     unexpected_completions : Out(32)
         Completions dropped for an unknown tag (wraps).
     timeouts : Out(32)
-        Requests ended by the completion timeout (wraps).
+        Requests ended by a completion timeout, the engine's or one the hard IP reported
+        (wraps).
     outstanding : Out(range(tags + 1))
         Tags in use (including tags reserved after a timeout).
     """
@@ -468,6 +469,9 @@ class DmaReadEngine(wiring.Component):
         first_beat = r0_valid & r0_first
         rc_free = Signal()
         rc_fill = Signal()
+        ip_timeout = Signal()  # the hard IP reports a completion timeout for the request
+        m.d.comb += ip_timeout.eq(first_beat & ~unexpected & final &
+                                  (code == CompletionError.TIMEOUT))
         with m.If(first_beat):
             with m.If(unexpected):
                 m.d.sync += self.unexpected_completions.eq(self.unexpected_completions + 1)
@@ -557,9 +561,9 @@ class DmaReadEngine(wiring.Component):
             expire.eq(stale.bit_select(scan_tag, 1) & (age >= Cat(Const(0, 1), timeout)) &
                       ~rc_free),
         ]
+        m.d.sync += self.timeouts.eq(self.timeouts + time_out + ip_timeout)
         with m.If(time_out):
             m.d.comb += timed_out.eq(_one_hot(scan_tag, tags))
-            m.d.sync += self.timeouts.eq(self.timeouts + 1)
         with m.If(expire):
             m.d.comb += expired.eq(_one_hot(scan_tag, tags))
         # A tag is released by its last completion or when its reservation ends (never both

@@ -148,6 +148,7 @@ class _Job(data.Struct):
     cq: 16
     index: 16
     length: 32
+    descriptors: 9  #: SEGMENT and SKIP: descriptors of the packet
 
 
 class _Descriptor(data.Struct):
@@ -490,7 +491,8 @@ class TxQueues(wiring.Component):
         cut = slots.pick([a | b for a, b in zip(slots.stale, slots.halt)], slot)
 
         m.d.comb += [req.job.queue.eq(cur.queue), req.job.cq.eq(cur.cq),
-                     req.job.index.eq(cur.consumer), req.job.length.eq(plen)]
+                     req.job.index.eq(cur.consumer), req.job.length.eq(plen),
+                     req.job.descriptors.eq(end + 1 - start)]
 
         def new_packet(at):
             m.d.comb += pos_next.eq(at)
@@ -713,7 +715,8 @@ class TxQueues(wiring.Component):
         comp = self.completions.payload
         m.d.comb += [comp.cq.eq(entry.cq), comp.queue.eq(entry.queue),
                      comp.kind.eq(QueueKind.TX), comp.index.eq(entry.index),
-                     comp.length.eq(entry.length), comp.status.eq(entry_status)]
+                     comp.length.eq(entry.length), comp.status.eq(entry_status),
+                     comp.descriptors.eq(entry.descriptors)]
         with m.FSM(name="complete"):
             with m.State("IDLE"):
                 with m.If(done.r_rdy):

@@ -285,6 +285,7 @@ async def loopback_queues(dut):
             waiting = [p for p in sent[entry.queue] if p[1] is None]
             waiting[0][1] = entry
             assert entry.length == len(waiting[0][0])
+            assert entry.descriptors == waiting[0][2], entry
             tx_done += 1
         for entry in await driver.poll(1):
             assert entry.status == 0, entry

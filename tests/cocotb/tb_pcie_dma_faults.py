@@ -18,6 +18,8 @@ each failure is reported where the register map says (AXI ``RRESP`` SLVERR and
   CA or UR (at once or after successful completions).
 * ``completion_timeout``: one request of a read never answered, answered in part, or answered
   after the core gave up; ``read_timeout`` programmed to 2000 cycles.
+* ``hard_ip_timeout``: one request of a read answered in part or not at all, and its completion
+  timeout reported by the hard IP on RC (before the core's own timeout).
 * ``tx_descriptor_poisoned`` / ``tx_buffer_poisoned``: TX queue descriptor and packet buffer
   reads answered poisoned (loopback off: the packets are taken from ``m_axis_tx``).
 """
@@ -249,6 +251,43 @@ async def completion_timeout(dut):
     assert reused == {h.tag for h in hits}, reused
     await expect_counts(host, before, read_timeouts=3, host_port_errors=3,
                         unexpected_completions=hit.late)
+    await expect_quiet(dut, host, faults)
+
+
+@cocotb.test(timeout_time=10, timeout_unit="ms")
+async def hard_ip_timeout(dut):
+    """A completion timeout the hard IP reports (RC error code 1001b) ends the request at once,
+    long before the core's own timeout: SLVERR, zeros for that request only, ``read_timeouts``
+    + 1; its tag is free again at once (no reservation), and later reads are intact."""
+    rng = random.Random(41)
+    host, axi = await setup_dma(dut, max_payload=256, max_read_request=512)
+    faults = CompletionFaults.for_host(host, seed=42)
+    size = 1 << 16
+    address, memory = random_memory(host, size, rng)
+    before = await counters(host)
+    hits = []
+    for n, at in enumerate((0, 1, -1)):
+        start = address + 4096 * n + 36
+        rule = faults.inject(Fault.HARD_IP_TIMEOUT, (start + 1100, 1), at=at)
+        t0 = get_sim_time("ns")
+        got = await axi.read(start, 3000)
+        cycles = (get_sim_time("ns") - t0) / CLOCK_NS
+        [hit] = rule.hits
+        hits.append(hit)
+        assert got.resp == AxiResp.SLVERR, (at, got.resp)
+        assert got.data == with_zeros(memory, address, start, 3000, [hit]), at
+        # The report follows the link latency and the model's delay, far below the default
+        # read_timeout (2**20 cycles).
+        assert cycles < 2000, cycles
+        await check_read(axi, start, memory, address, 3000)
+    await expect_counts(host, before, read_timeouts=3, host_port_errors=3)
+    assert await read_counter(host, "reads_outstanding") == 0
+    # The tags are reused at once.
+    first = len(faults.reads)
+    await concurrent_reads(axi, address, memory, size, rng, readers=8, reads=4)
+    reused = {h.tag for h in hits} & {r.tag for r in faults.reads[first:]}
+    assert reused, "no timed-out tag reused"
+    await expect_counts(host, before, read_timeouts=3, host_port_errors=3)
     await expect_quiet(dut, host, faults)
 
 

@@ -264,6 +264,8 @@ class Host:
         for t in tlps:
             queue.append((due, rc_words(t)))
             due += self.rng.randrange(4)
+        if fate == "ip_timeout":
+            self.timeouts += 1  # counted like the engine's own timeouts
         if fate in ("drop_all", "drop_tail"):
             self.timeouts += 1
             self.reserved[tlp.tag] = self.now + 2 * self.timeout - 60

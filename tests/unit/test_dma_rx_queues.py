@@ -2,7 +2,9 @@
 """RxQueues with QueueRegisters and CompletionQueues, against host rings in a memory model
 (amnic.sim.dma_rings): many queues with ring and index wrap, drops for a queue without buffers
 while the others keep receiving, packets scattered over several buffers, truncation, bad
-descriptors, bad packets, DMA errors, bad doorbells."""
+descriptors, bad packets, DMA errors, bad doorbells; descriptor prefetch for many interleaved
+queues, queues reconfigured or disabled while their descriptors are cached or being read, and
+descriptor read errors among other reads in flight."""
 
 import random
 
@@ -22,6 +24,7 @@ from amnic.sim.dma_rings import (
     DmaWriteModel,
     HostMemory,
     QueueDriver,
+    pack_descriptor,
     rx_placement,
 )
 from amnic.sim.stream_tb import put_packet, simulate
@@ -30,9 +33,9 @@ RX, CQ = QueueKind.RX, QueueKind.CQ
 
 
 class Top(Elaboratable):
-    def __init__(self, width, count, cqs=2, fifo_bytes=4096):
+    def __init__(self, width, count, cqs=2, fifo_bytes=4096, **options):
         self.regs = QueueRegisters(tx_queues=1, rx_queues=count, completion_queues=cqs)
-        self.rxq = RxQueues(width, count, fifo_bytes=fifo_bytes)
+        self.rxq = RxQueues(width, count, fifo_bytes=fifo_bytes, **options)
         self.cq = CompletionQueues(width, cqs)
 
     def elaborate(self, platform):
@@ -49,21 +52,75 @@ class Top(Elaboratable):
 
 class Harness:
     def __init__(self, width, count, rng, *, read_errors=None, write_errors=None,
-                 fifo_bytes=4096):
+                 fifo_bytes=4096, read_latency=20, **options):
         self.width = width
         self.rng = rng
-        self.dut = Top(width, count, fifo_bytes=fifo_bytes)
+        self.dut = Top(width, count, fifo_bytes=fifo_bytes, **options)
         self.memory = HostMemory(1 << 22)
-        self.reader = DmaReadModel(self.dut.rxq.read, self.memory, width, rng, latency=20,
-                                   errors=read_errors)
+        self.reader = DmaReadModel(self.dut.rxq.read, self.memory, width, rng,
+                                   latency=read_latency, errors=read_errors)
         self.writer = DmaWriteModel(self.dut.rxq.write, self.memory, width, rng, latency=20,
                                     errors=write_errors)
         self.cq_writer = DmaWriteModel(self.dut.cq.write, self.memory, width, rng, latency=20)
         self.buffers = {}  # (queue, descriptor index) -> (address, size)
+        # [command cycle, address, status cycle (None until then), error] of each descriptor read
+        self.reads = []
+        self.held = []  # (first, end) address ranges: reads starting there wait (hold_reads)
+        self.cycle = 0
 
     def run(self, benches, max_cycles=200_000):
         simulate(self.dut, benches, background=self.reader.benches() + self.writer.benches()
-                 + self.cq_writer.benches(), max_cycles=max_cycles)
+                 + self.cq_writer.benches() + [self.watch_reads, self.hold_reads],
+                 max_cycles=max_cycles)
+
+    async def watch_reads(self, ctx):
+        """Log every descriptor read: its command's cycle and address, its status's cycle and
+        error."""
+        read = self.dut.rxq.read
+        waiting = []
+        async for _, _, cv, cr, address, sv, sr, error in ctx.tick().sample(
+                read.cmd.valid, read.cmd.ready, read.cmd.payload.address, read.status.valid,
+                read.status.ready, read.status.payload.error):
+            if sv and sr:
+                waiting[0][2:] = [self.cycle, error]
+                waiting.pop(0)
+            if cv and cr:
+                self.reads.append([self.cycle, address, None, None])
+                waiting.append(self.reads[-1])
+            self.cycle += 1
+
+    async def hold_reads(self, ctx):
+        """Keep the data of a read whose address is in ``held`` from starting (and so every
+        read behind it) until its range is removed."""
+        never = 1 << 62
+        while True:
+            await ctx.tick()
+            for k, (due, address, length, ident) in enumerate(self.reader.commands):
+                held = any(first <= address < end for first, end in self.held)
+                if held and due < never:
+                    self.reader.commands[k] = (never, address, length, ident)
+                elif not held and due == never:
+                    self.reader.commands[k] = (self.reader.now, address, length, ident)
+
+    def reads_of(self, ring):
+        """The logged reads of ``ring``'s descriptors."""
+        end = ring.base + ring.size * 16
+        return [r for r in self.reads if ring.base <= r[1] < end]
+
+    def max_in_flight(self, rings=None):
+        """Most reads (of ``rings``' descriptors, of distinct rings) in flight at one time."""
+        def ring_of(address):
+            return _ring_of(rings, address)
+
+        most = 0
+        for start, *_ in self.reads:
+            open_reads = [r for r in self.reads
+                          if r[0] <= start and (r[2] is None or r[2] > start)]
+            if rings is None:
+                most = max(most, len(open_reads))
+            else:
+                most = max(most, len({ring_of(r[1]) for r in open_reads} - {None}))
+        return most
 
     def driver(self, ctx):
         return QueueDriver(SimulatorBackend(ctx, self.dut.regs.bus))
@@ -334,3 +391,361 @@ def test_bad_doorbell_and_recovery():
     assert h.memory.read(h.buffers[1, 65534][0], 14) == b"after recovery"
     assert result["after"]["drops"] == 1 and result["after"]["error"] == 0
     assert result["after"]["consumer"] == 65535
+
+
+def _ring_of(rings, address):
+    """Index of the ring of ``rings`` holding ``address`` (None if none does)."""
+    return next((k for k, ring in enumerate(rings)
+                 if ring.base <= address < ring.base + ring.size * 16), None)
+
+
+def _expected(packets, posted, count, dropping):
+    """What the queues do with ``packets`` ((queue, payload) in order), given the buffer sizes
+    ``posted`` per queue (all posted beforehand) and the queues ``dropping`` (disabled or
+    without buffers): per queue the completions (index offset from the ring start, takes,
+    status), the drops, and the unqueued packets."""
+    done = {q: [] for q in posted}
+    drops = {q: 0 for q in list(posted) + list(dropping)}
+    used = {q: 0 for q in posted}
+    unqueued = 0
+    for q, payload in packets:
+        if q >= count:
+            unqueued += 1
+        elif q in dropping or used[q] == len(posted[q]):
+            drops[q] += 1
+        else:
+            takes, status = rx_placement(len(payload), posted[q][used[q]:])
+            done[q].append((used[q], takes, status, payload))
+            used[q] += len(takes)
+    return done, drops, unqueued
+
+
+@pytest.mark.parametrize("width, options", [
+    (64, {}), (256, {}), (512, {}),
+    (128, {"cache_entries": 2, "lookahead": 3}),  # the placer's reads evict counted entries
+])
+def test_interleaved_queues_prefetch(width, options):
+    """Packets for 11 queues (more than the descriptor cache has entries), in a shuffled round
+    robin and sent back to back, with descriptor reads taking 100 cycles: reads for several
+    queues are in flight at once; buffers of 64 to 2048 bytes, so packets span several buffers
+    and batches; a queue that runs out of buffers, one without buffers and a disabled one (with
+    buffers posted) drop their packets without holding up the others and without a descriptor
+    read. Every completion, byte and statistic as :func:`rx_placement` says."""
+    rng = random.Random(10 + width)
+    count = 16
+    h = Harness(width, count, rng, fifo_bytes=32768, read_latency=100, **options)
+    sizes = {**{q: [2048] for q in range(4)}, **{q: [128, 256] for q in range(4, 8)},
+             8: [64], 9: [64, 1000], 10: [2048]}
+    short, empty, disabled, unknown = 10, 12, 13, 40
+    packets = []
+    for _ in range(6):
+        turn = list(sizes) + [empty, disabled]
+        rng.shuffle(turn)
+        packets += [(q, rng.randbytes(rng.randrange(1, 601))) for q in turn]
+    first = next(k for k, (q, _) in enumerate(packets) if q == 8)
+    packets[first] = (8, rng.randbytes(600))  # ten 64-byte buffers: more than one batch
+    packets.insert(30, (unknown, b"no such queue"))
+    rings = {q: DescriptorRing(h.memory, 7, start=rng.choice([0, 65500])) for q in sizes}
+    rings[empty] = DescriptorRing(h.memory, 3)
+    rings[disabled] = DescriptorRing(h.memory, 3)
+    posted = {}
+    for q, choices in sizes.items():
+        need = sum(len(p) for queue, p in packets if queue == q) + 2048
+        posted[q] = []
+        while sum(posted[q]) < need and len(posted[q]) < 120:
+            posted[q].append(rng.choice(choices))
+    posted[short] = [2048] * 3
+    expected, drops, unqueued = _expected(packets, posted, count, {empty, disabled})
+    assert drops[short] > 0 and any(len(takes) > 8 for done in expected.values()
+                                    for _, takes, _, _ in done)
+    cq_ring = CompletionRing(h.memory, 7)
+    result = {}
+
+    async def host(ctx):
+        driver = h.driver(ctx)
+        await driver.configure(CQ, 1, base=cq_ring.base, log_size=7)
+        for q, ring in rings.items():
+            for size in posted.get(q, [2048] if q == disabled else []):
+                h.post(q, ring, size)
+            await driver.configure(RX, q, base=ring.base, log_size=ring.log_size, cq=1,
+                                   enable=q != disabled, producer=ring.producer,
+                                   consumer=ring.start)
+        await ctx.tick().repeat(10)
+        sent = []  # (completes, FIFO bytes) of each packet sent
+        lanes = width // 8
+        completing = {id(p) for done in expected.values() for *_, p in done}
+        for q, payload in packets:
+            # Keep what waits in the receive FIFO (packets after the last one completed)
+            # under 24 KB.
+            while True:
+                cq_ring.poll()
+                completed = len(cq_ring.received)
+                behind = [k for k, (completes, _) in enumerate(sent) if completes]
+                first = behind[completed - 1] + 1 if completed else 0
+                if sum(b for _, b in sent[first:]) < 24576:
+                    break
+                await ctx.tick().repeat(10)
+            sent.append((id(payload) in completing, -(-len(payload) // lanes) * lanes))
+            user = [q << 1] * -(-len(payload) // lanes)
+            await put_packet(ctx, h.dut.rxq.rx, payload, user=user)
+        total = sum(map(len, expected.values()))
+        while len(cq_ring.poll()) or len(cq_ring.received) < total:
+            await ctx.tick().repeat(20)
+        await driver.doorbell(CQ, 1, cq_ring.consumer)
+        await ctx.tick().repeat(200)
+        result["info"] = {q: await driver.read(RX, q) for q in rings}
+        result["unqueued"] = await driver.counter("rx_unqueued_drops")
+
+    h.run([host], max_cycles=400_000)
+    received = {q: [e for e in cq_ring.received if e.queue == q] for q in rings}
+    for q, done in expected.items():
+        ring = rings[q]
+        assert [(e.index, e.descriptors, e.length, e.status) for e in received[q]] == [
+            ((ring.start + first) & 0xFFFF, len(takes), len(payload), status.value)
+            for first, takes, status, payload in done], q
+        for first, takes, _, payload in done:
+            offset = 0
+            for k, take in enumerate(takes):
+                address, size = h.buffers[q, (ring.start + first + k) & 0xFFFF]
+                assert h.memory.read(address, take) == payload[offset:offset + take]
+                assert h.memory.read(address + take, size + 8 - take) == b"\xA5" * (
+                    size + 8 - take)
+                offset += take
+        info = result["info"][q]
+        counted = [d for d in done if d[2] != CompletionStatus.BAD_DESCRIPTOR]
+        assert (info["packets"], info["bytes"], info["drops"]) == (
+            len(counted), sum(sum(takes) for _, takes, _, _ in counted), drops[q])
+    for q in (empty, disabled):
+        assert not received[q] and not h.reads_of(rings[q])
+        assert result["info"][q]["drops"] == drops[q] > 0
+    assert result["unqueued"] == unqueued == 1
+    # Prefetch: reads for at least four queues (all entries) were in flight at one time.
+    assert h.max_in_flight(list(rings.values())) >= min(4, options.get("cache_entries", 8))
+
+
+async def _send_wait(ctx, h, cq_ring, queue, payload, completions=1):
+    """Send a packet and wait for the completion entries it brings (none if dropped)."""
+    before = len(cq_ring.received)
+    await h.send(ctx, queue, payload)
+    if not completions:
+        await ctx.tick().repeat(200)
+        cq_ring.poll()
+        assert len(cq_ring.received) == before
+        return None
+    while len(cq_ring.received) < before + completions:
+        cq_ring.poll()
+        await ctx.tick().repeat(10)
+    return cq_ring.received[-1]
+
+
+def test_reconfigure_or_disable_while_cached_or_in_flight():
+    """A queue's cached descriptors are not used after a configuration write (a new ring, or
+    the same ring whose descriptors the host rewrote while the queue was off) or a doorbell
+    that disabled it; a descriptor read in flight when its queue is reconfigured or disabled is
+    taken and thrown away: the queue's next packet reads afresh, from the new ring."""
+    rng = random.Random(7)
+    h = Harness(256, 4, rng, read_latency=30)
+    A, B = 1, 2
+    cq_ring = CompletionRing(h.memory, 5)
+    # A's rings, one per step, and B's. The completion model refuses an index seen before, so
+    # they start at new indices, but for step 4's: its new ring has the indices of the one
+    # whose read is in flight (so a batch of the old ring would be taken for the new one).
+    rings = [DescriptorRing(h.memory, 3, start=start) for start in (0, 16, 32, 32, 64)]
+    b_rings = [DescriptorRing(h.memory, 3, start=16 * k) for k in range(2)]
+    state = {"configure": None, "configured": False}
+    log = {}
+
+    def payload():
+        return rng.randbytes(rng.randrange(100, 1000))
+
+    def untouched(key, index):
+        address, size = h.buffers[key, index]
+        return h.memory.read(address, size + 8) == b"\xA5" * (size + 8)
+
+    def landed(entry, key, data):
+        address, _ = h.buffers[key, entry.index]
+        return (entry.status, entry.length) == (0, len(data)) and h.memory.read(
+            address, len(data)) == data
+
+    def rewrite(key, ring, index):
+        """The host puts a new buffer in a descriptor the device has not used."""
+        address = h.memory.alloc(2064)
+        h.memory.write(address, b"\xA5" * 2056)
+        h.memory.write(ring.address_of(index), pack_descriptor(address, 2048))
+        h.buffers[key, index] = (address, 2048)
+
+    async def configurer(ctx):  # the commands of steps 4 and 5
+        for _ in range(2):
+            while state["configure"] is None:
+                await ctx.tick()
+            await state["configure"](h.driver(ctx))
+            state["configure"], state["configured"] = None, True
+
+    async def in_flight(ctx, driver, a_ring, b_ring, change):
+        """B's packet waits for its descriptor read while A's packet behind it has its read in
+        flight; ``change`` (to A) comes during that, and A's read is held until after it."""
+        h.held[:] = [(b_ring.base, b_ring.base + 128), (a_ring.base, a_ring.base + 128)]
+        for ring, key in ((b_ring, B), (a_ring, (A, a_ring))):
+            for _ in range(4):
+                h.post(key, ring, 2048)
+        for queue, ring in ((B, b_ring), (A, a_ring)):
+            await driver.configure(RX, queue, base=ring.base, log_size=3,
+                                   producer=ring.producer, consumer=ring.start)
+        b_data, a_data = payload(), payload()
+        await h.send(ctx, B, b_data)
+        await h.send(ctx, A, a_data)
+        while not (h.reads_of(a_ring) and h.reads_of(b_ring)):
+            await ctx.tick()
+        state["configure"], state["configured"] = change, False
+        await ctx.tick().repeat(100)
+        assert not state["configured"]  # the placer waits for B's descriptors
+        h.held.pop(0)
+        while not state["configured"]:
+            await ctx.tick()
+        assert h.reads_of(a_ring)[0][2] is None  # A's read is still in flight
+        h.held.clear()
+        return b_data, a_data
+
+    async def host(ctx):
+        driver = h.driver(ctx)
+        await driver.configure(CQ, 0, base=cq_ring.base, log_size=5)
+        # 1. A's first packet leaves seven descriptors of its batch cached.
+        for _ in range(8):
+            h.post((A, 0), rings[0], 2048)
+        await driver.configure(RX, A, base=rings[0].base, log_size=3, producer=8, consumer=0)
+        data = payload()
+        entry = await _send_wait(ctx, h, cq_ring, A, data)
+        log["cached"] = (landed(entry, (A, 0), data), len(h.reads_of(rings[0])))
+        # 2. Configured with another ring: its packet goes there.
+        for _ in range(4):
+            h.post((A, 1), rings[1], 2048)
+        await driver.configure(RX, A, base=rings[1].base, log_size=3, producer=20,
+                               consumer=16)
+        data = payload()
+        entry = await _send_wait(ctx, h, cq_ring, A, data)
+        log["new ring"] = (entry.index, landed(entry, (A, 1), data), untouched((A, 0), 1))
+        # 3. Disabled by a bad doorbell while descriptors 1..3 are cached: its packets drop;
+        # the host rewrites descriptor 1 and configures the queue again: the new one is used.
+        await driver.doorbell(RX, A, 20 + 9)
+        await ctx.tick().repeat(20)
+        await _send_wait(ctx, h, cq_ring, A, payload(), completions=0)
+        old = h.buffers[(A, 1), 17]
+        rewrite((A, 1), rings[1], 17)
+        await driver.configure(RX, A, base=rings[1].base, log_size=3, producer=20,
+                               consumer=17)
+        data = payload()
+        entry = await _send_wait(ctx, h, cq_ring, A, data)
+        log["bad doorbell"] = (entry.index, landed(entry, (A, 1), data),
+                               h.memory.read(old[0], 8) == b"\xA5" * 8,
+                               (await driver.read(RX, A))["drops"])
+
+        # 4. Reconfigured while its read is in flight: the packet goes to the new ring.
+        for _ in range(4):
+            h.post((A, 3), rings[3], 2048)
+
+        async def reconfigure(drv):
+            await drv.configure(RX, A, base=rings[3].base, log_size=3, producer=36,
+                                consumer=32)
+
+        b_data, a_data = await in_flight(ctx, driver, rings[2], b_rings[0], reconfigure)
+        while len(cq_ring.poll()) or len(cq_ring.received) < 5:
+            await ctx.tick().repeat(10)
+        b_entry, a_entry = cq_ring.received[-2:]
+        log["reconfigured in flight"] = (
+            (b_entry.queue, a_entry.queue, a_entry.index), landed(b_entry, B, b_data),
+            landed(a_entry, (A, 3), a_data), untouched((A, rings[2]), 32),
+            len(h.reads_of(rings[2])), len(h.reads_of(rings[3])))
+
+        # 5. Disabled while its read is in flight: the packet drops; configured again after
+        # the host rewrote descriptor 0, the new descriptor is used.
+        async def disable(drv):  # one command (QueueDriver.disable reads first)
+            await drv.configure(RX, A, base=rings[4].base, log_size=3, enable=False,
+                                producer=68, consumer=64)
+
+        b_data, a_data = await in_flight(ctx, driver, rings[4], b_rings[1], disable)
+        while len(cq_ring.poll()) or len(cq_ring.received) < 6:
+            await ctx.tick().repeat(10)
+        b_entry = cq_ring.received[-1]
+        await ctx.tick().repeat(200)
+        drops = (await driver.read(RX, A))["drops"]
+        old = h.buffers[(A, rings[4]), 64]
+        rewrite((A, rings[4]), rings[4], 64)
+        await driver.configure(RX, A, base=rings[4].base, log_size=3, producer=68,
+                               consumer=64)
+        data = payload()
+        entry = await _send_wait(ctx, h, cq_ring, A, data)
+        log["disabled in flight"] = (
+            landed(b_entry, B, b_data), drops, entry.index, landed(entry, (A, rings[4]), data),
+            h.memory.read(old[0], 8) == b"\xA5" * 8, len(h.reads_of(rings[4])))
+        log["completions"] = len(cq_ring.received)
+
+    h.run([host, configurer], max_cycles=100_000)
+    assert log["cached"] == (True, 1)
+    assert log["new ring"] == (16, True, True)
+    assert log["bad doorbell"] == (17, True, True, 1)
+    assert log["reconfigured in flight"] == ((B, A, 32), True, True, True, 1, 1)
+    assert log["disabled in flight"] == (True, 2, 64, True, True, 2)
+    assert log["completions"] == 7
+
+
+def test_descriptor_read_errors_among_reads_in_flight():
+    """Descriptor reads that fail while reads for other queues are in flight: the packet that
+    reaches the failed batch completes DMA_ERROR having used one descriptor, the queue's next
+    packet reads its descriptors again from the next one (failing again while the failed
+    descriptor is in what it reads), and the other queues are not affected."""
+    rng = random.Random(9)
+    rings = {}
+    failing = {}  # queue -> descriptor index whose read fails
+
+    def errors(address, length):
+        for q, index in failing.items():
+            if address <= rings[q].address_of(index) < address + length:
+                return DmaError.COMPLETION
+        return None
+
+    h = Harness(128, 4, rng, read_errors=errors, read_latency=60, fifo_bytes=32768)
+    for q in range(4):
+        rings[q] = DescriptorRing(h.memory, 4)
+    failing.update({0: 0, 1: 8, 2: 3})
+    cq_ring = CompletionRing(h.memory, 6)
+    result = {}
+    packets = [(q, rng.randbytes(rng.randrange(100, 400))) for _ in range(10) for q in range(4)]
+
+    async def host(ctx):
+        driver = h.driver(ctx)
+        await driver.configure(CQ, 0, base=cq_ring.base, log_size=6)
+        for q, ring in rings.items():
+            for _ in range(10):
+                h.post(q, ring, 2048)
+            await driver.configure(RX, q, base=ring.base, log_size=4, producer=10, consumer=0)
+        for q, data in packets:
+            await h.send(ctx, q, data)
+        while len(cq_ring.poll()) or len(cq_ring.received) < len(packets):
+            await ctx.tick().repeat(20)
+        await ctx.tick().repeat(100)
+        result["info"] = {q: await driver.read(RX, q) for q in rings}
+
+    h.run([host])
+    S = CompletionStatus
+    errors_at = {0: {0}, 1: {8}, 2: {0, 1, 2, 3}, 3: set()}
+    for q in rings:
+        got = [e for e in cq_ring.received if e.queue == q]
+        data = [p for queue, p in packets if queue == q]
+        assert [(e.index, e.descriptors, e.status) for e in got] == [
+            (i, 1, (S.DMA_ERROR if i in errors_at[q] else S.OK).value) for i in range(10)], q
+        for e, payload in zip(got, data):
+            address, _ = h.buffers[q, e.index]
+            written = h.memory.read(address, len(payload))
+            assert (written == payload) == (e.status == S.OK.value)
+        info = result["info"][q]
+        assert (info["consumer"], info["packets"], info["drops"]) == (10, 10, 0)
+        assert info["bytes"] == sum(len(p) for p, e in zip(data, got) if e.status == 0)
+    # The first failed read of each queue (a prefetch) was in flight with a read for another
+    # queue.
+    ring_list = list(rings.values())
+    failed = [r for r in h.reads if r[3] != DmaError.OK]
+    assert len(failed) == 6  # queue 0: 1, queue 1: 1, queue 2: 4
+    for q in (0, 1, 2):
+        start, address, end, _ = next(r for r in failed if _ring_of(ring_list, r[1]) == q)
+        assert any(r[0] < end and r[2] > start and _ring_of(ring_list, r[1]) != q
+                   for r in h.reads)

@@ -157,7 +157,7 @@ async def stream_queues(ctx, h, rings, cq_ring, plans, *, weights=None, cq=1):
             while todo[q] and in_ring[q] + todo[q][0][1] <= ring.size:
                 total, segments = todo[q].pop(0)
                 first, n, payload = post_packet(h.memory, ring, h.rng, total, segments)
-                expected[q].append((first, payload))
+                expected[q].append((first, payload, n))
                 outstanding[q][first] = n
                 in_ring[q] += n
                 posted = True
@@ -176,12 +176,12 @@ async def stream_queues(ctx, h, rings, cq_ring, plans, *, weights=None, cq=1):
 def check_stream(h, expected, completions, rings):
     for q in rings:
         got = [(data, bad) for queue, data, bad, _, _ in h.sent if queue == q]
-        assert [d for d, _ in got] == [p for _, p in expected[q]], f"queue {q} data"
+        assert [d for d, _ in got] == [p for _, p, _ in expected[q]], f"queue {q} data"
         assert not any(bad for _, bad in got)
         mine = [c for c in completions if c.queue == q]
-        assert [(c.index, c.length, c.status, c.kind) for c in mine] == [
-            (first, len(p), CompletionStatus.OK.value, QueueKind.TX.value)
-            for first, p in expected[q]]
+        assert [(c.index, c.descriptors, c.length, c.status, c.kind) for c in mine] == [
+            (first, n, len(p), CompletionStatus.OK.value, QueueKind.TX.value)
+            for first, p, n in expected[q]]
 
 
 @pytest.mark.parametrize("width", [64, 256, 512])
@@ -206,7 +206,7 @@ def test_many_queues_scatter_gather_and_wrap(width):
     for q, ring in rings.items():
         info = result["info"][q]
         assert info["packets"] == len(plans[q]) and info["drops"] == 0
-        assert info["bytes"] == sum(len(p) for _, p in result["expected"][q])
+        assert info["bytes"] == sum(len(p) for _, p, _ in result["expected"][q])
         assert info["consumer"] == info["producer"] == ring.producer
     assert rings[6].producer < 65530  # the index wrapped past 65535
     assert cq_ring.consumer < 65533
@@ -295,6 +295,8 @@ def test_bad_descriptors_and_dma_errors():
                 CompletionStatus.OK.value)
     assert statuses == [(0, OK, 100), (1, B, 0), (2, B, MAX_PACKET + 1), (3, B, 10000),
                         (5, B, 40), (9, OK, 10), (10, E, 50), (11, OK, 300)]
+    # Descriptors each completion stands for (the over-long chain: the batch of four).
+    assert [c.descriptors for c in cq_ring.received] == [1, 1, 1, 2, 4, 1, 1, 2]
     sent = [(data, bad) for _, data, bad, _, _ in h.sent]
     assert [len(d) for d, _ in sent] == [100, 10, 50, 300]
     assert sent[0] == (result["good"][0], False) and sent[3] == (result["good"][1], False)
@@ -343,20 +345,21 @@ def test_bad_doorbell_disables_until_reconfigured():
     assert result["after"]["error"] == 0 and result["after"]["consumer"] == 103
 
 
-@pytest.mark.parametrize("queues", [1, 16])
-def test_throughput_64_byte_packets(queues):
-    """64-byte packets, 50-cycle DMA latency, no back-pressure: packets per 1000 cycles."""
-    rng = random.Random(queues)
-    h = Harness(64, count=16, rng=rng, latency=50, ready=1.0, gap=0.0, tx_ready=1.0, cqs=1)
-    rings = {q: DescriptorRing(h.memory, 8) for q in range(queues)}
+def packet_rate(width, queues, per_queue, *, weight, latency, log_size, skip):
+    """64-byte packets, ``per_queue`` posted on each of ``queues`` queues of ``weight``, every
+    doorbell rung, DMA answered ``latency`` cycles later, no back-pressure: the order packets
+    left in (queue numbers) and the rate in packets per 1000 cycles from packet ``skip`` on."""
+    rng = random.Random(queues + weight)
+    h = Harness(width, count=16, rng=rng, latency=latency, ready=1.0, gap=0.0, tx_ready=1.0,
+                cqs=1)
+    rings = {q: DescriptorRing(h.memory, log_size) for q in range(queues)}
     cq_ring = CompletionRing(h.memory, 10)
-    per_queue = 160 // queues
 
     async def host(ctx):
         driver = h.driver(ctx)
         await driver.configure(CQ, 0, base=cq_ring.base, log_size=10)
         for q, ring in rings.items():
-            await driver.configure(TX, q, base=ring.base, log_size=8, weight=16)
+            await driver.configure(TX, q, base=ring.base, log_size=log_size, weight=weight)
             for _ in range(per_queue):
                 post_packet(h.memory, ring, rng, 64, 1)
         for q, ring in rings.items():
@@ -365,9 +368,15 @@ def test_throughput_64_byte_packets(queues):
             await ctx.tick().repeat(20)
 
     h.run(host)
-    # Steady state: from the 20th packet to the last.
-    first, last = h.sent[20][4], h.sent[-1][4]
-    rate = 1000 * (len(h.sent) - 21) / (last - first)
+    first, last = h.sent[skip][4], h.sent[-1][4]
+    return [q for q, *_ in h.sent], 1000 * (len(h.sent) - skip - 1) / (last - first)
+
+
+@pytest.mark.parametrize("queues", [1, 16])
+def test_throughput_64_byte_packets(queues):
+    """64-byte packets, 50-cycle DMA latency, weight 16: packets per 1000 cycles."""
+    _, rate = packet_rate(64, queues, 160 // queues, weight=16, latency=50, log_size=8,
+                          skip=20)
     print(f"TX 64 B, {queues} queue(s), latency 50: {rate:.1f} packets per 1000 cycles")
     assert rate > 45
 
@@ -641,28 +650,8 @@ def test_descriptor_read_errors_with_other_fetches_in_flight():
 def test_throughput_queues_in_turn():
     """64-byte packets from 16 queues in turn (weight 1: every packet from another queue),
     256 bit, DMA answered 125 cycles later: the queues' descriptor round trips overlap."""
-    rng = random.Random(31)
-    h = Harness(256, count=16, rng=rng, latency=125, ready=1.0, gap=0.0, tx_ready=1.0, cqs=1)
-    rings = {q: DescriptorRing(h.memory, 4) for q in range(16)}
-    cq_ring = CompletionRing(h.memory, 8)
-    per_queue = 8
-
-    async def host(ctx):
-        driver = h.driver(ctx)
-        await driver.configure(CQ, 0, base=cq_ring.base, log_size=8)
-        for q, ring in rings.items():
-            await driver.configure(TX, q, base=ring.base, log_size=4, weight=1)
-            for _ in range(per_queue):
-                post_packet(h.memory, ring, rng, 64, 1)
-        for q, ring in rings.items():
-            await driver.doorbell(TX, q, ring.producer)
-        while len(h.sent) < 16 * per_queue:
-            await ctx.tick().repeat(20)
-
-    h.run(host)
-    assert [q for q, _, _, _, _ in h.sent] == list(range(16)) * per_queue
-    first, last = h.sent[16][4], h.sent[-1][4]
-    rate = 1000 * (len(h.sent) - 17) / (last - first)
+    order, rate = packet_rate(256, 16, 8, weight=1, latency=125, log_size=4, skip=16)
+    assert order == list(range(16)) * 8
     print(f"TX 64 B, 16 queues in turn, latency 125: {rate:.1f} packets per 1000 cycles")
     assert rate > 35
 
