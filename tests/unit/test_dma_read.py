@@ -365,8 +365,8 @@ def memory_window(rng, size):
 # ---- functional tests -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("width,straddle,seed,tags,commands", [
-    (256, False, 1, 32, 14), (512, True, 2, 32, 14), (256, True, 3, 32, 14),
-    (512, False, 4, 4, 8)])
+    (256, False, 1, 32, 14), (512, True, 2, 32, 14),
+    pytest.param(256, True, 3, 32, 14, marks=pytest.mark.soak), (512, False, 4, 4, 8)])
 def test_random_reads_back_pressure(width, straddle, seed, tags, commands):
     """Random addresses/lengths/MRRS, completions cut at the RCB and shuffled, random gaps and
     back-pressure everywhere, two MRRS settings one after the other: every byte arrives, in
@@ -465,8 +465,9 @@ def measure_64k(width, straddle, *, latency=100, cut_prob=0.0, rcb=None, seed=5)
     }
 
 
-@pytest.mark.parametrize("width,straddle", [(256, False), (256, True), (512, False),
-                                            (512, True)])
+@pytest.mark.parametrize("width,straddle", [
+    (256, False), pytest.param(256, True, marks=pytest.mark.soak),
+    pytest.param(512, False, marks=pytest.mark.soak), (512, True)])
 def test_throughput_64k_mrrs_512(width, straddle):
     """64 KB at MRRS 512, completions after 100 cycles: requests leave one per cycle until the
     buffer is committed, and data streams as fast as completions can bring it in. A 512-byte

@@ -220,7 +220,7 @@ def test_many_queues_wrap_and_drop_when_empty(width):
     assert rings[4].producer < 100  # wrapped past 65535
 
 
-@pytest.mark.parametrize("width", [64, 256, 512])
+@pytest.mark.parametrize("width", [pytest.param(64, marks=pytest.mark.soak), 256, 512])
 def test_scatter_over_buffers(width):
     """Packets of 1..12000 bytes over buffers of many sizes, some too few (TRUNCATED), some
     empty or too short to continue into (BAD_DESCRIPTOR): placement, completion status,

@@ -251,7 +251,7 @@ def _bad_input_frames():
     return full, frames + odd + full
 
 
-@pytest.mark.parametrize("control", [None, 0])
+@pytest.mark.parametrize("control", [None, pytest.param(0, marks=pytest.mark.soak)])
 def test_bad_input_every_truncation_and_odd_packets(control):
     """Every cut of two VXLAN frames, zero-length payloads, an unknown EtherType, fragments,
     a bad inner header and bad checksums, back to back at line rate, with a decapsulating
