@@ -154,22 +154,6 @@ def _be_range(dword_address, dwords, first_be, last_be):
 # DMA write engine
 
 
-def _hard_ip_tlps(beats, width, straddle):
-    """TLPs (lists of DWORDs) in RQ beats ``(tdata, tkeep, tuser, tlast)`` off the hard-IP bus."""
-    from amnic.dma.axis import Bus
-    from amnic.sim.pcie_straddle import straddled_tlps
-
-    if straddle:
-        return [t.dwords for t in straddled_tlps([b[:3] for b in beats], Bus.RQ)]
-    tlps, current = [], []
-    for tdata, tkeep, _, tlast in beats:
-        current += [tdata >> 32 * k & 0xFFFF_FFFF for k in range(width // 32) if tkeep >> k & 1]
-        if tlast:
-            tlps.append(current)
-            current = []
-    return tlps
-
-
 def measure_write(width, size, mps=256, count=32, *, base=_BASE):
     """Simulate ``count`` back-to-back write commands of ``size`` bytes (consecutive host
     addresses from ``base``) with data always available and the hard IP's RQ always ready;
@@ -186,11 +170,13 @@ def measure_write(width, size, mps=256, count=32, *, base=_BASE):
         rates of :func:`_ratio_row` and ``ok`` (every TLP's address and DWORD count as
         :func:`~amnic.dma.write.split_write` says, and ``count`` OK statuses).
     """
+    from amnic.dma.axis import Bus
     from amnic.dma.commands import DmaError
     from amnic.dma.descriptors import RequesterRequest
     from amnic.dma.rq_framer import DESCRIPTOR_DWORDS
     from amnic.dma.write import split_write
     from amnic.sim.dma_engines import WriteEngineOnHardIp
+    from amnic.sim.pcie_straddle import straddled_tlps, tlast_tlps
     from amnic.sim.stream_tb import put, simulate
 
     link = LINKS[width]
@@ -247,8 +233,10 @@ def measure_write(width, size, mps=256, count=32, *, base=_BASE):
     cycles = ev["rq"][-1] - ev["rq"][0] + 1
     tlps = []
     desc_layout = RequesterRequest.as_shape()
-    for words in _hard_ip_tlps(ev["beats"], width, dut.straddle):
-        desc = desc_layout.from_bits(sum(w << 32 * k for k, w in enumerate(words[:4])))
+    beats = ev["beats"]
+    for tlp in (straddled_tlps([b[:3] for b in beats], Bus.RQ) if dut.straddle
+                else tlast_tlps(beats, width, Bus.RQ)):
+        desc = desc_layout.from_bits(sum(w << 32 * k for k, w in enumerate(tlp.dwords[:4])))
         tlps.append((desc.address << 2, desc.dword_count))
     ok = (tlps == want and
           ev["statuses"] == [(k, DmaError.OK) for k in range(count)])

@@ -35,8 +35,36 @@ def _forward(m, outer, inner, names):
             wiring.connect(m, getattr(inner, name), wiring.flipped(getattr(outer, name)))
 
 
-class WriteEngineOnHardIp(wiring.Component):
-    """The write engine's ports, ``rq`` being the hard IP's RQ bus.
+class _EngineOnHardIp(wiring.Component):
+    """``engine``'s ports, its port ``port`` replaced by the hard IP's ``bus`` through
+    ``adapter`` (a component with ``i`` and ``o``, in the port's direction)."""
+
+    def __init__(self, engine, port, bus, adapter):
+        self.engine, self._port, self._adapter = engine, port, adapter
+        self.width = adapter.width
+        members = dict(engine.signature.members)
+        self._flow = members[port].flow
+        members[port] = self._flow(HardIpStreamSignature(bus, adapter.width))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        m.submodules.adapter = adapter = self._adapter
+        inner, outer = getattr(engine, self._port), getattr(self, self._port)
+        if self._flow == Out:
+            wiring.connect(m, inner, adapter.i)
+            wiring.connect(m, adapter.o, wiring.flipped(outer))
+        else:
+            wiring.connect(m, wiring.flipped(outer), adapter.i)
+            wiring.connect(m, adapter.o, inner)
+        _forward(m, self, engine, [n for n in self.signature.members if n != self._port])
+        return m
+
+
+class WriteEngineOnHardIp(_EngineOnHardIp):
+    """The write engine's ports, ``rq`` being the hard IP's RQ bus (through a
+    :class:`~amnic.dma.rq_framer.RequestFramer`).
 
     Parameters
     ----------
@@ -47,25 +75,14 @@ class WriteEngineOnHardIp(wiring.Component):
     """
 
     def __init__(self, width, *, straddle=None):
-        self.width = width
         self.straddle = default_straddle(width) if straddle is None else straddle
-        self.engine = DmaWriteEngine(width)
-        members = dict(self.engine.signature.members)
-        members["rq"] = Out(HardIpStreamSignature(Bus.RQ, width))
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.engine = engine = self.engine
-        m.submodules.framer = framer = RequestFramer(self.width, straddle=self.straddle)
-        wiring.connect(m, engine.rq, framer.i)
-        wiring.connect(m, framer.o, wiring.flipped(self.rq))
-        _forward(m, self, engine, [n for n in self.signature.members if n != "rq"])
-        return m
+        super().__init__(DmaWriteEngine(width), "rq", Bus.RQ,
+                         RequestFramer(width, straddle=self.straddle))
 
 
-class ReadEngineOnHardIp(wiring.Component):
-    """The read engine's ports, ``rc`` being the hard IP's RC bus.
+class ReadEngineOnHardIp(_EngineOnHardIp):
+    """The read engine's ports, ``rc`` being the hard IP's RC bus (through a
+    :class:`~amnic.dma.rc_align.CompletionAligner`).
 
     Parameters
     ----------
@@ -78,19 +95,8 @@ class ReadEngineOnHardIp(wiring.Component):
     """
 
     def __init__(self, width, *, straddle=None, **kwargs):
-        self.width = width
         self.straddle = default_straddle(width) if straddle is None else straddle
-        self.engine = DmaReadEngine(width, **kwargs)
-        self.tags, self.timeout_cycles = self.engine.tags, self.engine.timeout_cycles
-        members = dict(self.engine.signature.members)
-        members["rc"] = In(HardIpStreamSignature(Bus.RC, width))
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.engine = engine = self.engine
-        m.submodules.aligner = aligner = CompletionAligner(self.width, straddle=self.straddle)
-        wiring.connect(m, wiring.flipped(self.rc), aligner.i)
-        wiring.connect(m, aligner.o, engine.rc)
-        _forward(m, self, engine, [n for n in self.signature.members if n != "rc"])
-        return m
+        engine = DmaReadEngine(width, **kwargs)
+        self.tags, self.timeout_cycles = engine.tags, engine.timeout_cycles
+        super().__init__(engine, "rc", Bus.RC,
+                         CompletionAligner(width, straddle=self.straddle))

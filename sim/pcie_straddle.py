@@ -1,14 +1,15 @@
-"""Models of the hard IP's requester buses with the straddle option (PG213, "Straddle Option on
-RQ Interface", "... on RC Interface"), for tests and benchmarks: :func:`straddled_tlps` reads
-RQ beats as the integrated block does, :class:`RcFramer` frames completions on RC as it does."""
+"""Models of the hard IP's requester buses, with the straddle option (PG213, "Straddle Option on
+RQ Interface", "... on RC Interface") and without, for tests and benchmarks:
+:func:`straddled_tlps` and :func:`tlast_tlps` read RQ/CC beats as the integrated block does,
+:class:`RcFramer` frames completions on RC as it does."""
 
 from dataclasses import dataclass, field
 
 from amnic.dma.axis import Bus, user_layout
 from amnic.dma.rc_align import DESCRIPTOR_DWORDS
 
-__all__ = ["StraddledTlp", "straddled_tlps", "RcBusBeat", "RcFramer", "frame_completions",
-           "aligned_beats", "offer_beat"]
+__all__ = ["StraddledTlp", "straddled_tlps", "tlast_tlps", "RcBusBeat", "RcFramer",
+           "frame_completions", "aligned_beats", "offer_beat"]
 
 _DWORDS = 16
 
@@ -80,6 +81,37 @@ def straddled_tlps(beats, bus):
         _require(number, not user.discontinue or len(starts) + continuing == 1,
               "a discontinued TLP shares its beat")
         _require(number, tkeep == used, f"tkeep {tkeep:#x}, data in {used:#x}")
+    if current is not None:
+        raise ValueError("the last TLP does not end")
+    return tlps
+
+
+def tlast_tlps(beats, width, bus):
+    """The TLPs in hard-IP beats ``(tdata, tkeep, tuser, tlast)`` of ``bus`` (RQ or CC) without
+    straddling: every TLP from DWORD 0 of a beat, ended by ``tlast``, ``tkeep`` contiguous.
+
+    Raises
+    ------
+    ValueError
+        On a ``tkeep`` that is not contiguous from DWORD 0, or a last TLP that never ends.
+    """
+    layout = user_layout(bus, width)
+    tlps, current = [], None
+    for number, (tdata, tkeep, tuser, tlast) in enumerate(beats):
+        user = layout.from_bits(tuser)
+        if current is None:
+            current = StraddledTlp()
+            if bus == Bus.RQ:
+                be = (user.first_be, user.last_be) if width == 256 else \
+                    (user.first_be[0], user.last_be[0])
+                current.first_be, current.last_be = int(be[0]), int(be[1])
+        _require(number, tkeep & (tkeep + 1) == 0, f"tkeep {tkeep:#x} not contiguous")
+        current.dwords += [tdata >> 32 * k & 0xFFFF_FFFF for k in range(width // 32)
+                           if tkeep >> k & 1]
+        current.discontinue |= bool(user.discontinue)
+        if tlast:
+            tlps.append(current)
+            current = None
     if current is not None:
         raise ValueError("the last TLP does not end")
     return tlps

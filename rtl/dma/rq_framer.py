@@ -139,7 +139,6 @@ class RequestFramer(wiring.Component):
         pend_sop = Signal()
         pend_disc = Signal()
         pend_be = Signal(8)  # first_be, last_be of a held TLP that starts in `pend`
-        shift_hi = Signal()  # the TLP in progress started in DWORD 8 (shift 12, else 4)
 
         # The output register.
         o_valid = Signal()
@@ -232,15 +231,15 @@ class RequestFramer(wiring.Component):
             with m.Elif(starting):
                 m.d.comb += [shift.eq(DESCRIPTOR_DWORDS), prefix.eq(desc), prefix_keep.eq(0xF)]
                 place(0, True)
-                if self.straddle:
-                    m.d.comb += hold.eq(beat.last & held_fits & ~beat.side.discontinue)
             with m.Else():
-                m.d.comb += [shift.eq(Mux(shift_hi, half + DESCRIPTOR_DWORDS,
-                                          DESCRIPTOR_DWORDS)),
-                             prefix.eq(pend), prefix_keep.eq(keep_mask(pend_n))]
+                # A TLP in progress keeps its shift: what is pending is its last `shift`
+                # DWORDs.
+                m.d.comb += [shift.eq(pend_n), prefix.eq(pend),
+                             prefix_keep.eq(keep_mask(pend_n))]
                 place(0, False)
-                if self.straddle:
-                    m.d.comb += hold.eq(beat.last & held_fits & ~beat.side.discontinue)
+            if self.straddle:
+                # (Never after pairing: such a TLP starts in DWORD 8 and ends above it.)
+                m.d.comb += hold.eq(beat.last & held_fits & ~beat.side.discontinue)
             m.d.comb += [fill.eq(load & ~hold),
                          disc_next.eq(beat.side.discontinue)]
             with m.If(take):
@@ -252,8 +251,6 @@ class RequestFramer(wiring.Component):
                     m.d.sync += [pend.eq(new_pend), pend_n.eq(new_pend_n),
                                  pend_end.eq(new_pend_end), pend_sop.eq(0),
                                  pend_disc.eq(beat.side.discontinue)]
-                with m.If(starting):
-                    m.d.sync += shift_hi.eq(can_pair)
         m.d.comb += self.i.ready.eq(take)
 
         # Framing of the beat going out: TLP starts and ends in DWORD order.

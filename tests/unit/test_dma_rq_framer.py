@@ -15,7 +15,7 @@ import pytest
 from amnic.dma.axis import Bus, user_layout
 from amnic.dma.descriptors import RequesterRequest
 from amnic.dma.rq_framer import RequestFramer
-from amnic.sim.pcie_straddle import StraddledTlp, straddled_tlps
+from amnic.sim.pcie_straddle import StraddledTlp, straddled_tlps, tlast_tlps
 from amnic.sim.stream_tb import put, simulate
 
 DESCRIPTOR = RequesterRequest.as_shape()
@@ -30,27 +30,6 @@ def random_requests(rng, count, dwords):
                          [rng.getrandbits(32) for _ in range(n)],
                          rng.getrandbits(4), rng.getrandbits(4), rng.random() < 0.05))
     return requests
-
-
-def tlast_tlps(beats, width):
-    """TLPs of 256- or 512-bit beats framed by ``tlast`` (no straddling)."""
-    layout = user_layout(Bus.RQ, width)
-    tlps, current = [], None
-    for tdata, tkeep, tuser, tlast in beats:
-        user = layout.from_bits(tuser)
-        if current is None:
-            be = (user.first_be, user.last_be) if width == 256 else \
-                (user.first_be[0], user.last_be[0])
-            current = StraddledTlp([], int(be[0]), int(be[1]))
-        assert tkeep == (1 << bin(tkeep).count("1")) - 1, "tkeep not contiguous"
-        current.dwords += [tdata >> 32 * k & 0xFFFF_FFFF for k in range(width // 32)
-                           if tkeep >> k & 1]
-        current.discontinue |= bool(user.discontinue)
-        if tlast:
-            tlps.append(current)
-            current = None
-    assert current is None
-    return tlps
 
 
 def run(width, straddle, requests, *, idle_prob=0.0, ready_prob=1.0, seed=0):
@@ -101,7 +80,7 @@ def run(width, straddle, requests, *, idle_prob=0.0, ready_prob=1.0, seed=0):
     if width == 512:
         tlps = straddled_tlps([b[1:4] for b in beats], Bus.RQ)
     else:
-        tlps = tlast_tlps([b[1:] for b in beats], width)
+        tlps = tlast_tlps([b[1:] for b in beats], width, Bus.RQ)
     if straddle is False and width == 512:
         assert all(user_layout(Bus.RQ, 512).from_bits(b[3]).is_sop_ptr[0] == 0 for b in beats)
         assert all(user_layout(Bus.RQ, 512).from_bits(b[3]).is_sop in (0, 1) for b in beats)
